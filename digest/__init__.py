@@ -1,0 +1,3 @@
+"""digest: ingest documents and feeds, tag them against themes, mail each reader what is new."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,91 @@
+"""Cadences ("daily 07:00", "weekly mon 07:00", or a cron expression) as APScheduler triggers."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, tzinfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAILY = re.compile(r"^daily\s+(\d{1,2}):(\d{2})$", re.IGNORECASE)
+_WEEKLY = re.compile(r"^weekly\s+([a-z]+)\s+(\d{1,2}):(\d{2})$", re.IGNORECASE)
+EXPECTED = 'expected "daily HH:MM", "weekly DAY HH:MM" or a cron expression'
+
+
+def cadence_trigger(cadence: str, timezone: tzinfo) -> CronTrigger:
+    """Return the CronTrigger for a cadence in a time zone; raise ValueError if it is not one."""
+    text = " ".join(cadence.split())
+    if match := _DAILY.match(text):
+        hour, minute = _clock(match.group(1), match.group(2), cadence)
+        return CronTrigger(hour=hour, minute=minute, timezone=timezone)
+    if match := _WEEKLY.match(text):
+        day = DAYS_FULL.get(match.group(1).lower())
+        if day is None:
+            raise ValueError(
+                f'"{cadence}" has no day of the week; expected one of {", ".join(DAYS)}'
+            )
+        hour, minute = _clock(match.group(2), match.group(3), cadence)
+        return CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=timezone)
+    if len(text.split()) == 5 and not text.split()[0].isalpha():
+        try:
+            minute, hour, day, month, weekday = text.split()
+            return CronTrigger(
+                minute=minute,
+                hour=hour,
+                day=day,
+                month=month,
+                day_of_week=_cron_weekdays(weekday),
+                timezone=timezone,
+            )
+        except ValueError as exc:
+            raise ValueError(f'"{cadence}" is not a valid cron expression ({exc})') from None
+    raise ValueError(f'"{cadence}" is not a cadence; {EXPECTED}')
+
+
+DAYS_FULL = {
+    "monday": "mon",
+    "tuesday": "tue",
+    "wednesday": "wed",
+    "thursday": "thu",
+    "friday": "fri",
+    "saturday": "sat",
+    "sunday": "sun",
+    **{d: d for d in DAYS},
+}
+
+
+_CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _cron_weekdays(field: str) -> str:
+    """Translate cron's weekday numbers (0 or 7 = Sunday) to names.
+
+    APScheduler 3 numbers weekdays from Monday = 0, so "1-5" would silently mean Tue-Sat.
+    """
+    parts = []
+    for part in field.split(","):
+        days, _, step = part.partition("/")
+        names = "-".join(
+            _CRON_DAY_NAMES[int(d)] if d.isdigit() and int(d) <= 7 else d for d in days.split("-")
+        )
+        parts.append(f"{names}/{step}" if step else names)
+    return ",".join(parts)
+
+
+def _clock(hour: str, minute: str, cadence: str) -> tuple[int, int]:
+    h, m = int(hour), int(minute)
+    if not (0 <= h <= 23 and 0 <= m <= 59):
+        raise ValueError(
+            f'"{cadence}" has no valid time of day; expected HH:MM from 00:00 to 23:59'
+        )
+    return h, m
+
+
+def next_run(trigger: CronTrigger, after: datetime) -> datetime:
+    """The first fire time of `trigger` strictly after `after` (an aware datetime)."""
+    # Cron fire times fall on whole seconds, so one second later is "strictly after".
+    fire: datetime | None = trigger.get_next_fire_time(None, after + timedelta(seconds=1))
+    if fire is None:  # a cron expression can name a date that never comes (Feb 30)
+        raise ValueError("this cadence never fires again")
+    return fire

@@ -1,0 +1,452 @@
+"""config.toml: every setting declared once, validated in one place.
+
+Each field's `description` is its help text; `digest config show` and the checks that
+config.toml documents every setting derive from these declarations.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from digest.cadence import cadence_trigger
+from digest.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config.toml")
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def secret(description: str) -> Any:
+    """A field whose value `digest config show` masks."""
+    return Field(default=None, description=description, json_schema_extra={"secret": True})
+
+
+class DigestSettings(Section):
+    title: str = Field("Digest", description="Name of the digest, shown in subjects and headers.")
+    database: str = Field(
+        "sqlite:///data/digest.db",
+        description="SQLAlchemy URL; a relative SQLite path is relative to config.toml.",
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Base URL of the web app, used for links in emails.",
+    )
+    first_digest_days: int = Field(
+        7, ge=1, le=365, description="How many days a subscriber's first digest looks back."
+    )
+    send_empty: bool = Field(False, description="Send a digest even when it has no items.")
+    secret_key: str | None = secret(
+        "Key that signs preference-center links; DIGEST_SECRET_KEY overrides it."
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f'"{value}" is not an http(s) URL')
+        return value.rstrip("/")
+
+
+class SmtpSettings(Section):
+    host: str = Field("127.0.0.1", description="SMTP server host.")
+    port: int = Field(25, ge=1, le=65535, description="SMTP server port.")
+    security: Literal["none", "starttls", "ssl"] = Field(
+        "none", description='"starttls", "ssl" or "none".'
+    )
+    username_env: str = Field(
+        "DIGEST_SMTP_USERNAME", description="Environment variable holding the SMTP user name."
+    )
+    password_env: str = Field(
+        "DIGEST_SMTP_PASSWORD", description="Environment variable holding the SMTP password."
+    )
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for the server.")
+    rate_per_second: float = Field(
+        0.0, ge=0, description="Most messages sent per second; 0 means no limit."
+    )
+    max_attempts: int = Field(
+        5, ge=1, le=20, description="Attempts before a temporary failure becomes permanent."
+    )
+
+
+class DeliverySettings(Section):
+    backend: Literal["file", "smtp"] = Field("file", description='"file" or "smtp".')
+    outbox: str = Field(
+        "outbox", description="Folder the file backend writes .eml and .html files into."
+    )
+    sender: str = Field("Digest <digest@example.org>", description="From address of every message.")
+    reply_to: str | None = Field(None, description="Reply-To address, if any.")
+    unsubscribe_mailto: str | None = Field(
+        None, description="Address for mailto: unsubscribe requests, if any."
+    )
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP backend.")
+
+    @field_validator("sender", "reply_to", "unsubscribe_mailto")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        address = re.search(r"<([^<>]+)>\s*$", value)
+        check_email(address.group(1) if address else value)
+        return value
+
+
+class IngestSettings(Section):
+    interval_minutes: int = Field(
+        60, ge=1, description="Default minutes between two checks of a source."
+    )
+    timeout_seconds: float = Field(20.0, gt=0, description="Seconds a fetch may take in all.")
+    max_bytes: int = Field(
+        10_000_000, ge=1024, description="Largest feed body accepted, counted decompressed."
+    )
+    concurrency: int = Field(8, ge=1, le=64, description="Feeds fetched at once.")
+    per_host: int = Field(2, ge=1, le=16, description="Feeds fetched at once from one host.")
+    user_agent: str = Field(
+        "digest/0.1 (+https://github.com/digest-newsletter/digest)",
+        description="User-Agent sent with every fetch.",
+    )
+
+
+class DocumentsSource(Section):
+    id: str = Field(description="Stable identifier of the source.")
+    kind: Literal["documents"]
+    path: str = Field(description="Folder of .txt, .md and .html files, relative to config.toml.")
+    title: str | None = Field(None, description="Display name; defaults to the id.")
+    interval_minutes: int | None = Field(None, ge=1, description="Minutes between checks.")
+    enabled: bool = Field(True, description="Whether the source is read at all.")
+
+
+class FeedSource(Section):
+    id: str = Field(description="Stable identifier of the source.")
+    kind: Literal["feed"]
+    url: str = Field(description="http(s) URL or a local path of an RSS, Atom or JSON feed.")
+    title: str | None = Field(None, description="Display name; defaults to the feed's title.")
+    interval_minutes: int | None = Field(None, ge=1, description="Minutes between checks.")
+    enabled: bool = Field(True, description="Whether the source is read at all.")
+
+    @field_validator("url")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):", value)
+        if scheme and len(scheme.group(1)) > 1 and scheme.group(1).lower() not in ("http", "https"):
+            raise ValueError(f'"{value}" is neither an http(s) URL nor a local path')
+        return value
+
+
+SourceSettings = Annotated[DocumentsSource | FeedSource, Field(discriminator="kind")]
+
+
+class ThemeSettings(Section):
+    """One theme; the tagger compiles these into matchers (see digest/tagging)."""
+
+    label: str = Field(description="Name shown to readers.")
+    description: str = Field("", description="What belongs in the theme, for people.")
+    phrases: dict[str, float] = Field(
+        default_factory=dict, description="Phrase = weight; a match adds its weight."
+    )
+    patterns: dict[str, float] = Field(
+        default_factory=dict, description="Regular expression = weight (e.g. 'Hwasong-\\d+')."
+    )
+    aliases: dict[str, list[str]] = Field(
+        default_factory=dict, description="Phrase = other wordings that count as that phrase."
+    )
+    context: list[str] = Field(
+        default_factory=list,
+        description="Subject words; when given, a match counts only near one of them.",
+    )
+    exclusions: dict[str, float] = Field(
+        default_factory=dict, description="Phrase = weight taken off the score when it matches."
+    )
+    title_weight: float = Field(1.5, ge=0, description="Multiplier for matches in the title.")
+    threshold: float = Field(0.5, gt=0, le=1, description="Score at which an item is tagged.")
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: dict[str, float]) -> dict[str, float]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f'"{pattern}" is not a regular expression ({exc})') from None
+        return value
+
+
+class AlertSettings(Section):
+    themes: list[str] = Field(default_factory=list, description="Themes that trigger alerts.")
+    threshold: float = Field(0.8, gt=0, le=1, description="Score at which an item is alerted.")
+    daily_cap: int = Field(5, ge=0, description="Most alerts a day.")
+
+
+class SubscriberSettings(Section):
+    email: str = Field(description="Address digests go to.")
+    name: str = Field("", description="How the reader is greeted.")
+    themes: list[str] = Field(description="Themes the reader follows.")
+    cadence: str = Field(
+        "daily 07:00", description='"daily HH:MM", "weekly DAY HH:MM" or a cron expression.'
+    )
+    timezone: str = Field("UTC", description="IANA time zone of the reader.")
+    max_items: int = Field(30, ge=1, le=500, description="Most items in one digest.")
+    min_score: float = Field(
+        0.0, ge=0, le=1, description="Lowest score shown, above each theme's threshold."
+    )
+    alerts: AlertSettings | None = Field(None, description="Immediate alerts, if any.")
+    quiet_hours: str | None = Field(
+        None, description='Local "HH:MM-HH:MM" during which alerts wait.'
+    )
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return check_email(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        check_timezone(value)
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(
+            r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$", value
+        ):
+            raise ValueError(f'"{value}" is not a time range; expected "HH:MM-HH:MM"')
+        return value
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence(cls, value: str) -> str:
+        cadence_trigger(value, ZoneInfo("UTC"))  # the zone does not change what parses
+        return value
+
+
+class Settings(Section):
+    digest: DigestSettings = Field(default_factory=DigestSettings, description="The digest.")
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings, description="Delivery.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description="Fetching.")
+    sources: list[SourceSettings] = Field(default_factory=list, description="Sources.")
+    themes: dict[str, ThemeSettings] = Field(default_factory=dict, description="Themes.")
+    subscribers: list[SubscriberSettings] = Field(default_factory=list, description="Subscribers.")
+    # Where config.toml lives; relative paths in it are relative to this folder.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from config.toml against the folder config.toml is in."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, with a relative SQLite path made relative to config.toml."""
+        url = self.digest.database
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and url != "sqlite:///:memory:":
+            return prefix + str(self.path(url[len(prefix) :]))
+        return url
+
+    @property
+    def secret_key(self) -> str | None:
+        return os.environ.get("DIGEST_SECRET_KEY") or self.digest.secret_key
+
+
+def check_email(value: str) -> str:
+    """Validate an address (no DNS lookups) and return its normalised form."""
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f'"{value}" is not an email address ({exc})') from None
+
+
+def check_timezone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f'"{value}" is not an IANA time zone; expected a name like "Europe/Paris" or "UTC"'
+        ) from None
+
+
+def load_settings(path: Path = DEFAULT_CONFIG) -> Settings:
+    """Read and validate config.toml, raising ConfigError with every problem at once."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            str(path), ["file not found"], hint="Run 'digest init' or pass --config PATH."
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot be read ({exc})"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"is not valid TOML: {exc}"]) from None
+    return settings_from_dict(raw, base_dir=path.resolve().parent, origin=str(path))
+
+
+def settings_from_dict(raw: dict[str, Any], *, base_dir: Path, origin: str) -> Settings:
+    """Validate a parsed config mapping."""
+    problems = reference_problems(raw)
+    try:
+        settings = Settings.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(origin, describe_errors(exc) + problems) from None
+    if problems:
+        raise ConfigError(origin, problems)
+    return settings
+
+
+def reference_problems(raw: dict[str, Any]) -> list[str]:
+    """Problems between sections (unknown themes, repeated ids), found on the raw mapping.
+
+    They are checked apart from the per-field validation so that one run reports both.
+    """
+    problems: list[str] = []
+    sources = raw.get("sources") if isinstance(raw.get("sources"), list) else []
+    themes = raw.get("themes") if isinstance(raw.get("themes"), dict) else {}
+    subscribers = raw.get("subscribers") if isinstance(raw.get("subscribers"), list) else []
+    seen: set[str] = set()
+    for i, source in enumerate(sources):
+        source_id = source.get("id") if isinstance(source, dict) else None
+        if not isinstance(source_id, str):
+            continue
+        if not _ID.match(source_id):
+            problems.append(
+                f'sources[{i}].id: "{source_id}" is not an id; '
+                "expected lowercase letters, digits, - and _"
+            )
+        if source_id in seen:
+            problems.append(f'sources[{i}].id: "{source_id}" is used by another source')
+        seen.add(source_id)
+    for theme_id in themes:
+        if not _ID.match(theme_id):
+            problems.append(
+                f'themes.{theme_id}: "{theme_id}" is not an id; '
+                "expected lowercase letters, digits, - and _"
+            )
+    known = ", ".join(themes) or "none are defined"
+    emails: set[str] = set()
+    for i, sub in enumerate(subscribers):
+        if not isinstance(sub, dict):
+            continue
+        alerts = sub.get("alerts") if isinstance(sub.get("alerts"), dict) else {}
+        for key, listed in (("themes", sub.get("themes")), ("alerts.themes", alerts.get("themes"))):
+            for theme in listed if isinstance(listed, list) else []:
+                if theme not in themes:
+                    problems.append(
+                        f'subscribers[{i}].{key}: "{theme}" is not a theme; expected one of {known}'
+                    )
+        email = sub.get("email")
+        if isinstance(email, str):
+            if email.lower() in emails:
+                problems.append(f'subscribers[{i}].email: "{email}" is listed twice')
+            emails.add(email.lower())
+    return problems
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """Turn pydantic's errors into lines like `subscribers[2].cadence: "x" is not a cadence`."""
+    lines: list[str] = []
+    for error in exc.errors():
+        loc = [part for part in error["loc"] if not _is_union_tag(part)]
+        ctx_error = (error.get("ctx") or {}).get("error")
+        key = _dotted(loc)
+        kind = error["type"]
+        value = error.get("input")
+        if kind == "extra_forbidden":
+            lines.append(f"{key}: unknown key; {_expected_keys(loc)}")
+        elif kind == "missing":
+            lines.append(f"{key}: missing; this key is required")
+        elif kind in ("value_error", "assertion_error"):
+            lines.append(f"{key}: {str(ctx_error) if ctx_error else error['msg']}")
+        elif kind == "union_tag_invalid":
+            lines.append(
+                f"{key}.kind: {_show(value.get('kind') if isinstance(value, dict) else value)} "
+                'is not a source kind; expected "documents" or "feed"'
+            )
+        elif kind == "union_tag_not_found":
+            lines.append(f'{key}.kind: missing; expected "documents" or "feed"')
+        elif kind in _TYPE_NAMES:
+            lines.append(f"{key}: {_show(value)} is not {_TYPE_NAMES[kind]}")
+        else:
+            expected = error["msg"].removeprefix("Input should be ")
+            lines.append(f"{key}: {_show(value)} is invalid; expected {expected}")
+    return lines
+
+
+_TYPE_NAMES = {
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
+}
+
+
+def _is_union_tag(part: int | str) -> bool:
+    return part in ("documents", "feed")
+
+
+def _dotted(loc: list[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict | list):
+        return type(value).__name__
+    return repr(value)
+
+
+def _expected_keys(loc: list[int | str]) -> str:
+    model: type[BaseModel] | None = Settings
+    for part in loc[:-1]:
+        if model is None:
+            break
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            model = ThemeSettings if model is Settings and loc[0] == "themes" else None
+            continue
+        model = _model_of(field.annotation)
+    if model is None:
+        return "check the spelling"
+    names = [n for n, f in model.model_fields.items() if not f.exclude]
+    if model in (DocumentsSource, FeedSource):
+        names = sorted(set(DocumentsSource.model_fields) | set(FeedSource.model_fields))
+    return "expected one of " + ", ".join(names)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None

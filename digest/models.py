@@ -1,0 +1,164 @@
+"""The data that travels between stages: plain frozen dataclasses, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+SubscriberStatus = Literal["active", "paused", "unsubscribed"]
+DeliveryKind = Literal["digest", "alert"]
+DeliveryStatus = Literal["queued", "sent", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item as a source adapter read it, cleaned but not yet stored."""
+
+    source_id: str
+    guid: str
+    url: str
+    title: str
+    summary_html: str
+    text: str
+    published_at: datetime | None = None
+    author: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A matched phrase and the sentence it was found in: "why this is here"."""
+
+    phrase: str
+    snippet: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class ThemeMatch:
+    """How strongly an item belongs to one theme, and why."""
+
+    theme: str
+    score: float
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A stored item."""
+
+    id: int
+    source_id: str
+    guid: str
+    url: str
+    title: str
+    summary_html: str
+    text: str
+    published_at: datetime | None
+    first_seen_at: datetime
+    author: str = ""
+    story_id: int | None = None
+
+    @property
+    def when(self) -> datetime:
+        """The date shown to readers: published, else first seen."""
+        return self.published_at or self.first_seen_at
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A source's stored state: where it is and how its last checks went."""
+
+    id: str
+    kind: str
+    location: str
+    title: str
+    status: str = "active"
+    etag: str | None = None
+    last_modified: str | None = None
+    last_checked_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    error_count: int = 0
+    next_check_at: datetime | None = None
+    item_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Alerts:
+    themes: tuple[str, ...] = ()
+    threshold: float = 0.8
+    daily_cap: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A reader: what they follow, when they want it, and where they are in time."""
+
+    id: int
+    email: str
+    name: str
+    themes: tuple[str, ...]
+    cadence: str
+    timezone: str
+    max_items: int = 30
+    min_score: float = 0.0
+    alerts: Alerts = field(default_factory=Alerts)
+    quiet_hours: str | None = None
+    status: SubscriberStatus = "active"
+    last_digest_at: datetime | None = None
+    origin: str = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestEntry:
+    """One item in a digest, with its score in the section's theme and why it is there."""
+
+    item: Item
+    source_title: str
+    score: float
+    evidence: tuple[Evidence, ...]
+    also_reported_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSection:
+    theme: str
+    label: str
+    entries: tuple[DigestEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What one subscriber receives for one window: sections by theme, in config order."""
+
+    title: str
+    kind: DeliveryKind
+    subscriber: Subscriber
+    window_start: datetime
+    window_end: datetime
+    sections: tuple[DigestSection, ...]
+    omitted: int = 0
+
+    @property
+    def entries(self) -> tuple[DigestEntry, ...]:
+        return tuple(e for section in self.sections for e in section.entries)
+
+    @property
+    def item_ids(self) -> tuple[int, ...]:
+        return tuple(e.item.id for e in self.entries)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.sections
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    """A finished message: headers plus the text and HTML parts."""
+
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+    message_id: str
