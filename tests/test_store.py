@@ -92,3 +92,23 @@ def test_an_entry_survives_a_store_round_trip(
         assert item.published_at == published
     finally:
         store.close()
+
+
+def test_an_unsubscribed_address_is_never_resubscribed_by_sync_or_cli(tmp_path: Path) -> None:
+    import pytest
+
+    from digest.errors import SubscriptionError
+    from digest.models import Subscriber
+
+    store = open_store(tmp_path)
+    reader = Subscriber(0, "a@example.org", "A", ("t",), "daily 07:00", "UTC")
+    store.sync_subscribers([reader], NOW)
+    [stored] = store.list_subscribers()
+    store.set_status(stored.id, "unsubscribed", now=NOW)
+    store.sync_subscribers([reader], NOW)
+    with pytest.raises(SubscriptionError):
+        store.add_subscriber(reader, origin="cli", now=NOW)
+    with pytest.raises(SubscriptionError):
+        store.set_status(stored.id, "active", now=NOW)
+    assert store.get_subscriber(stored.id).status == "unsubscribed"
+    assert store.set_status(stored.id, "active", now=NOW, by_owner=True).status == "active"

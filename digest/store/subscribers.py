@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from digest.errors import NotFoundError
+from digest.errors import NotFoundError, SubscriptionError
 from digest.models import Alerts, Subscriber
 from digest.store.base import StoreBase
 from digest.store.schema import subscribers
@@ -86,6 +86,79 @@ class SubscribersMixin(StoreBase):
                             updated_at=now,
                         )
                     )
+
+    def add_subscriber(self, sub: Subscriber, *, origin: str, now: datetime) -> Subscriber:
+        """Store a new subscriber added by the CLI ("cli") or the preference center ("web").
+
+        An address that unsubscribed cannot be added again this way: only its owner can
+        come back, through `set_status(..., by_owner=True)` from the preference center.
+        """
+        with self.write() as conn:
+            row = conn.execute(
+                select(subscribers.c.id, subscribers.c.status).where(
+                    func.lower(subscribers.c.email) == sub.email.lower()
+                )
+            ).first()
+            if row is not None:
+                if row.status == "unsubscribed":
+                    raise SubscriptionError(
+                        f"{sub.email} unsubscribed and cannot be subscribed again by anyone "
+                        "but its owner.",
+                        hint="The owner can subscribe again from the preference center.",
+                    )
+                raise SubscriptionError(
+                    f"{sub.email} is already subscribed.",
+                    hint=f"'digest subscribers update {sub.email}' changes their settings.",
+                )
+            subscriber_id = conn.execute(
+                subscribers.insert().values(
+                    **subscriber_values(sub),
+                    status="active",
+                    origin=origin,
+                    created_at=now,
+                    updated_at=now,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        return self.get_subscriber(int(subscriber_id))
+
+    def update_subscriber(
+        self, subscriber_id: int, changed: Subscriber, *, now: datetime, origin: str | None = None
+    ) -> Subscriber:
+        """Save a subscriber's new preferences (everything but status and history).
+
+        Passing origin="web" marks the row as the reader's own choice, which a later
+        config sync leaves alone.
+        """
+        values = subscriber_values(changed)
+        values.update(updated_at=now)
+        if origin is not None:
+            values["origin"] = origin
+        with self.write() as conn:
+            found = conn.execute(
+                update(subscribers).where(subscribers.c.id == subscriber_id).values(**values)
+            ).rowcount
+        if not found:
+            raise NotFoundError(f"No subscriber {subscriber_id}.")
+        return self.get_subscriber(subscriber_id)
+
+    def set_status(
+        self, subscriber_id: int, status: str, *, now: datetime, by_owner: bool = False
+    ) -> Subscriber:
+        """Pause, resume or unsubscribe. Leaving "unsubscribed" needs the owner (by_owner)."""
+        current = self.get_subscriber(subscriber_id)
+        if current.status == "unsubscribed" and status != "unsubscribed" and not by_owner:
+            raise SubscriptionError(
+                f"{current.email} unsubscribed; only its owner can subscribe again.",
+                hint="The owner can subscribe again from the preference center.",
+            )
+        values: dict[str, Any] = {"status": status, "updated_at": now}
+        if by_owner and status == "active":
+            values["origin"] = "web"  # their choice now outranks config.toml
+        with self.write() as conn:
+            conn.execute(
+                update(subscribers).where(subscribers.c.id == subscriber_id).values(**values)
+            )
+        return self.get_subscriber(subscriber_id)
 
     def list_subscribers(self, *, status: str | None = None) -> list[Subscriber]:
         query = select(subscribers).order_by(subscribers.c.id)
