@@ -75,3 +75,16 @@ def test_sources_shows_health(sample_config: Path) -> None:
 def test_db_status_reports_up_to_date(sample_config: Path) -> None:
     run(sample_config, "db", "upgrade")
     assert "up to date" in run(sample_config, "db", "status").output
+
+
+def test_init_writes_a_config_that_passes_check_and_runs(tmp_path: Path) -> None:
+    config = tmp_path / "new" / "config.toml"
+    assert run(config, "init").exit_code == 0
+    (tmp_path / "new" / "sources" / "documents" / "a.md").write_text(
+        "# An example phrase appears\n\nThe example phrase is here."
+    )
+    assert run(config, "config", "check").exit_code == 0
+    assert run(config, "run", "--once").exit_code == 0
+    assert len(list((tmp_path / "new" / "outbox").glob("*.eml"))) == 1
+    again = run(config, "init")
+    assert again.exit_code == 1 and "exists" in again.output

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from digest.cli.common import Context, pass_context, table
 from digest.config import load_settings
+from digest.starter import starter_config
 from digest.store import Store
 
 
@@ -60,6 +61,20 @@ def _flatten(model: BaseModel, prefix: str, rows: list[tuple[str, str, str]]) ->
             rows.append((key, shown, field.description or ""))
 
 
+@click.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing config.toml.")
+@pass_context
+def init(ctx: Context, force: bool) -> None:
+    """Write a starter config.toml (at --config) with every setting explained."""
+    if ctx.config.exists() and not force:
+        raise click.ClickException(f"{ctx.config} exists; pass --force to overwrite it.")
+    ctx.config.parent.mkdir(parents=True, exist_ok=True)
+    ctx.config.write_text(starter_config(), encoding="utf-8")
+    (ctx.config.parent / "sources" / "documents").mkdir(parents=True, exist_ok=True)
+    click.echo(f"Wrote {ctx.config}. Edit its sources, themes and subscribers, then run")
+    click.echo("  digest config check && digest run --once")
+
+
 @click.group("db")
 def db_group() -> None:
     """Database schema: status and upgrades."""
@@ -93,5 +108,6 @@ def db_upgrade(ctx: Context) -> None:
 
 
 def register(cli: click.Group) -> None:
+    cli.add_command(init)
     cli.add_command(config_group)
     cli.add_command(db_group)
