@@ -198,8 +198,8 @@ def test_feed_markup_is_escaped_on_every_page(client: TestClient, web_app: App) 
     assert 'href="javascript:' not in client.get("/items").text
 
 
-def test_every_page_has_a_strict_content_security_policy(client: TestClient) -> None:
-    token = token_for(client.app.state.web.app, ANALYST)  # type: ignore[attr-defined]
+def test_every_page_has_a_strict_content_security_policy(client: TestClient, web_app: App) -> None:
+    token = token_for(web_app, ANALYST)
     for path in ("/", "/subscribers/1", "/items", "/sources", f"/preferences/{token}", "/nope"):
         headers = client.get(path).headers
         csp = headers["content-security-policy"]

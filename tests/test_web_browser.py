@@ -247,7 +247,7 @@ def test_every_page_passes_the_nu_html_checker(
     need(java is not None, "Java is not installed: apt-get install default-jre-headless")
     need(
         VNU_JAR.is_file(),
-        f"the Nu HTML Checker is not at {VNU_JAR}: npm install --prefix .cache/vnu vnu-jar",
+        f"the Nu HTML Checker is not at {VNU_JAR}: run make vnu",
     )
     token = token_for(web_app, ANALYST)
     pages = {f"{name}.html": client.get(path) for name, path in pages_to_check(web_app).items()}
