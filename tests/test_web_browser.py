@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from digest.app import App
 from tests.conftest import REPO
-from tests.web_fixtures import LiveServer, token_for
+from tests.web_fixtures import LiveServer, csrf_of, token_for
 
 pytestmark = pytest.mark.browser
 
@@ -254,8 +254,7 @@ def test_every_page_passes_the_nu_html_checker(
     pages["items-theme.html"] = client.get("/items?theme=missile_tests&source=seed-documents")
     pages["preview-at.html"] = client.get("/subscribers/2?at=2026-11-01T08:00")
     pages["not-found.html"] = client.get("/nope")
-    page = client.get(f"/preferences/{token}")
-    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    csrf = csrf_of(client.get(f"/preferences/{token}").text)
     pages["preferences-errors.html"] = client.post(
         f"/preferences/{token}",
         data={"csrf_token": csrf, "frequency": "custom", "cron": "x", "timezone": "Nowhere"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -48,6 +49,13 @@ def token_for(app: App, email: str) -> str:
     """The signed token that this subscriber's emails carry."""
     sub = app.store.get_subscriber(email)
     return LinkSigner(SECRET, app.settings.digest.public_url).token(sub.id, sub.email)
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
 
 
 @dataclass
