@@ -149,6 +149,30 @@ class FeedSource(Section):
         return value
 
 
+class WebSettings(Section):
+    host: str = Field("127.0.0.1", description="Address `digest serve` listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `digest serve` listens on.")
+    admin_password_env: str = Field(
+        "DIGEST_ADMIN_PASSWORD",
+        description="Environment variable holding the admin password; when it is set, "
+        "every page but the preference center asks for it (HTTP Basic, any user name) "
+        "and answers clients other than this computer.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the web app answers to, besides localhost, 127.0.0.1, "
+        "::1 and the host of public_url.",
+    )
+    token_max_age_days: int = Field(
+        90, ge=1, le=3650, description="Days a preference or unsubscribe link stays valid."
+    )
+
+    @property
+    def admin_password(self) -> str | None:
+        """The admin password from the environment, or None when none is set."""
+        return os.environ.get(self.admin_password_env) or None
+
+
 SourceSettings = Annotated[DocumentsSource | FeedSource, Field(discriminator="kind")]
 
 
@@ -241,6 +265,7 @@ class Settings(Section):
     digest: DigestSettings = Field(default_factory=DigestSettings, description="The digest.")
     delivery: DeliverySettings = Field(default_factory=DeliverySettings, description="Delivery.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Fetching.")
+    web: WebSettings = Field(default_factory=WebSettings, description="The web app.")
     sources: list[SourceSettings] = Field(default_factory=list, description="Sources.")
     themes: dict[str, ThemeSettings] = Field(default_factory=dict, description="Themes.")
     subscribers: list[SubscriberSettings] = Field(default_factory=list, description="Subscribers.")
