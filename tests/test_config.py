@@ -100,6 +100,7 @@ def test_every_setting_is_documented_in_the_sample_config() -> None:
     from digest.config import (
         DeliverySettings,
         DigestSettings,
+        DkimSettings,
         IngestSettings,
         SmtpSettings,
     )
@@ -109,6 +110,7 @@ def test_every_setting_is_documented_in_the_sample_config() -> None:
         DigestSettings,
         DeliverySettings,
         SmtpSettings,
+        DkimSettings,
         IngestSettings,
     ]
     for model in sections:

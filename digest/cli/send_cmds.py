@@ -18,9 +18,21 @@ from digest.schedule import SendResult, digest_key, run_cycle, run_scheduler, se
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the HTML here.")
 @click.option("--text", "show_text", is_flag=True, help="Print the plain-text part.")
 @click.option("--at", "at", help="Compose as of this ISO time instead of now.")
+@click.option(
+    "--screenshot",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a PNG: the HTML in headless Chromium at 600 px and 375 px, side by side.",
+)
+@click.option("--dark", is_flag=True, help="Take the screenshot in dark mode.")
 @pass_context
 def preview(
-    ctx: Context, subscriber: str, out: Path | None, show_text: bool, at: str | None
+    ctx: Context,
+    subscriber: str,
+    out: Path | None,
+    show_text: bool,
+    at: str | None,
+    screenshot: Path | None,
+    dark: bool,
 ) -> None:
     """Render SUBSCRIBER's next digest (email, id or name) without sending or recording it."""
     app = ctx.app()
@@ -40,6 +52,11 @@ def preview(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(rendered.html, encoding="utf-8")
         click.echo(f"HTML written to {out}")
+    if screenshot is not None:
+        from digest.screenshot import screenshot as take_screenshot
+
+        take_screenshot(rendered.html, screenshot, dark=dark)
+        click.echo(f"Screenshot (desktop 600 px and mobile 375 px, side by side): {screenshot}")
     if show_text:
         click.echo("")
         click.echo(rendered.text)
