@@ -1,4 +1,4 @@
-"""`digest preview`, `digest send`, `digest run` and `digest outbox`."""
+"""`digest preview`, `digest send` and `digest run`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli.common import Context, parse_time, pass_context, table, when
+from digest.cli.common import Context, parse_time, pass_context, table
 from digest.compose import compose_digest
 from digest.links import signer_for
 from digest.render import Renderer
@@ -103,31 +103,6 @@ def run(ctx: Context, once: bool, every: int) -> None:
         ctx.console.print(f"Digests are in {outbox.resolve()}")
 
 
-@click.command("outbox")
-@click.option("--status", type=click.Choice(["queued", "sent", "failed"]), help="Only these.")
-@pass_context
-def outbox(ctx: Context, status: str | None) -> None:
-    """List queued, sent and failed messages."""
-    app = ctx.app(sync=False)
-    messages = app.store.list_messages(status=status)
-    rows = [
-        (
-            m.id,
-            m.kind,
-            m.recipient,
-            m.status,
-            m.attempts,
-            when(m.queued_at),
-            when(m.sent_at),
-            m.last_error or m.server_reply or "",
-        )
-        for m in messages
-    ]
-    ctx.console.print(
-        table("Outbox", ["id", "kind", "to", "status", "tries", "queued", "sent", "detail"], rows)
-    )
-
-
 def register(cli: click.Group) -> None:
-    for command in (preview, send, run, outbox):
+    for command in (preview, send, run):
         cli.add_command(command)

@@ -2,6 +2,9 @@
 
 A message's key (kind, subscriber, period) is unique, so composing the same digest twice
 queues it once; the window of a subscriber advances only when their digest is accepted.
+Each attempt is marked as started (`sending_at`) before the message goes to the server and
+cleared when its outcome is recorded: one still marked when a sender starts was cut short
+by a crash, and is sent again with the same bytes and Message-ID.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from digest.store.base import StoreBase
-from digest.store.schema import deliveries, delivery_items, subscribers
+from digest.store.schema import deliveries, delivery_items, leases, subscribers
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,9 @@ class OutboxMessage:
     sent_at: datetime | None
     last_error: str | None
     server_reply: str | None
+    next_attempt_at: datetime | None = None
+    sending_at: datetime | None = None
+    interrupted: int = 0
 
 
 class OutboxMixin(StoreBase):
@@ -89,17 +95,46 @@ class OutboxMixin(StoreBase):
                 )
             return int(delivery_id)
 
-    def due_messages(self, now: datetime, *, limit: int = 1000) -> list[OutboxMessage]:
-        """Queued messages whose next attempt is due, oldest first."""
+    def due_messages(
+        self,
+        now: datetime,
+        *,
+        limit: int = 1000,
+        after_id: int = 0,
+        ids: Sequence[int] | None = None,
+    ) -> list[OutboxMessage]:
+        """Queued messages whose next attempt is due, oldest first (only `ids` if given)."""
         query = (
             select(deliveries)
             .where(deliveries.c.status == "queued")
             .where(or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now))
+            .where(deliveries.c.id > after_id)
             .order_by(deliveries.c.id)
             .limit(limit)
         )
+        if ids is not None:
+            query = query.where(deliveries.c.id.in_(list(ids)))
         with self.read() as conn:
             return [_message(row._mapping) for row in conn.execute(query)]
+
+    def start_attempt(self, delivery_id: int, now: datetime) -> bool:
+        """Mark an attempt as started; False if the message is no longer queued.
+
+        An attempt already marked as started was cut short (the sender died): it is counted
+        in `interrupted`, because the server may have accepted that one.
+        """
+        with self.write() as conn:
+            return bool(
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == delivery_id, deliveries.c.status == "queued")
+                    .values(
+                        sending_at=now,
+                        interrupted=deliveries.c.interrupted
+                        + case((deliveries.c.sending_at.is_(None), 0), else_=1),
+                    )
+                ).rowcount
+            )
 
     def list_messages(self, *, status: str | None = None, limit: int = 100) -> list[OutboxMessage]:
         query = select(deliveries).order_by(deliveries.c.id.desc()).limit(limit)
@@ -126,6 +161,7 @@ class OutboxMixin(StoreBase):
                     last_error=None,
                     attempts=deliveries.c.attempts + 1,
                     next_attempt_at=None,
+                    sending_at=None,
                 )
             )
             if row.kind == "digest":
@@ -149,20 +185,49 @@ class OutboxMixin(StoreBase):
             "attempts": deliveries.c.attempts + 1,
             "last_error": error,
             "next_attempt_at": retry_at,
+            "sending_at": None,
         }
         if retry_at is None:
             values["status"] = "failed"
         with self.write() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
 
-    def requeue_failed(self) -> int:
-        """Queue every failed message again; returns how many."""
+    def requeue_failed(self, ids: Sequence[int] | None = None) -> list[int]:
+        """Queue failed messages again (all, or those of `ids`), attempts from zero: their ids.
+
+        Only failed messages: a sent one is never queued again, so a retry sends no duplicate.
+        """
+        query = select(deliveries.c.id).where(deliveries.c.status == "failed")
+        if ids is not None:
+            query = query.where(deliveries.c.id.in_(list(ids)))
         with self.write() as conn:
-            return int(
+            found = [int(i) for i in conn.execute(query).scalars()]
+            if found:
                 conn.execute(
                     update(deliveries)
-                    .where(deliveries.c.status == "failed")
-                    .values(status="queued", next_attempt_at=None)
+                    .where(deliveries.c.id.in_(found))
+                    .values(status="queued", next_attempt_at=None, attempts=0)
+                )
+            return found
+
+    # The outbox's sender lease lives in the shared leases table; these two let a sender
+    # see who holds it and take it over from a process that is known to be dead.
+
+    def lease_owner(self, name: str) -> str | None:
+        with self.read() as conn:
+            owner = conn.execute(select(leases.c.owner).where(leases.c.name == name)).scalar()
+            return None if owner is None else str(owner)
+
+    def take_over_lease(
+        self, name: str, old_owner: str, new_owner: str, expires_at: datetime
+    ) -> bool:
+        """Give the lease to `new_owner` if `old_owner` still holds it."""
+        with self.write() as conn:
+            return bool(
+                conn.execute(
+                    update(leases)
+                    .where(leases.c.name == name, leases.c.owner == old_owner)
+                    .values(owner=new_owner, expires_at=expires_at)
                 ).rowcount
             )
 
@@ -190,4 +255,7 @@ def _message(row: Any) -> OutboxMessage:
         sent_at=row["sent_at"],
         last_error=row["last_error"],
         server_reply=row["server_reply"],
+        next_attempt_at=row["next_attempt_at"],
+        sending_at=row["sending_at"],
+        interrupted=row["interrupted"],
     )

@@ -153,6 +153,11 @@ deliveries = Table(
     Column("queued_at", UTCDateTime(), nullable=False),
     Column("next_attempt_at", UTCDateTime()),
     Column("sent_at", UTCDateTime()),
+    # Set while an attempt is in flight. Still set when a sender starts means the one
+    # before it died mid-attempt: the server may or may not have the message.
+    Column("sending_at", UTCDateTime()),
+    # Attempts cut short that way; a message sent after one may have arrived twice.
+    Column("interrupted", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_deliveries_status", "status", "next_attempt_at"),
     Index("ix_deliveries_subscriber", "subscriber_id", "kind", "sent_at"),
 )
