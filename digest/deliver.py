@@ -20,6 +20,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,8 +67,12 @@ class Mailer(Protocol):
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
 
-    def send(self, message: OutboxMessage) -> str:
-        """Deliver one message and return the backend's reply; raise DeliveryError if not."""
+    def send(self, message: OutboxMessage, ready: Callable[[], None] | None = None) -> str:
+        """Deliver one message and return the backend's reply; raise DeliveryError if not.
+
+        `ready()` is called right before the message itself goes (after the SMTP envelope);
+        if it raises, the message must not be sent and the exception passes through.
+        """
         ...
 
 
@@ -84,7 +89,9 @@ class FileMailer:
     def __exit__(self, *exc_info: object) -> None:
         return None
 
-    def send(self, message: OutboxMessage) -> str:
+    def send(self, message: OutboxMessage, ready: Callable[[], None] | None = None) -> str:
+        if ready is not None:
+            ready()
         eml = self.folder / f"{file_stem(message)}.eml"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -131,6 +138,13 @@ def sender_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+class _NotQueued(Exception):
+    """The message was sent or failed by someone else meanwhile: do not send it."""
+
+
+Outcome = tuple[OutboxMessage, str | DeliveryError]
+
+
 def flush_outbox(
     store: Store,
     mailer: Mailer,
@@ -143,8 +157,11 @@ def flush_outbox(
 ) -> FlushResult:
     """Send every due queued message (or only `ids`) over one backend session, recording each.
 
-    Each message is marked as being sent before it goes and recorded right after: a crash
-    in between leaves it queued, to be sent again with the same bytes and Message-ID.
+    Before a message's data goes, one transaction has recorded the previous message's
+    outcome and marked this attempt as started; it runs in a writer thread while the
+    SMTP envelope (MAIL, RCPT) is exchanged, so the database costs the sender little. A
+    crash therefore leaves at most one message whose fate is unknown, marked as such, to
+    be sent again with the same bytes and Message-ID.
     """
     result = FlushResult()
     retry = mailer.retry
@@ -157,11 +174,12 @@ def flush_outbox(
         result.busy = holder
         return result
     renewed = time.monotonic()
+    previous: Outcome | None = None
     try:
         due = store.due_messages(now, limit=batch, ids=ids)
         if not due:
             return result
-        with mailer:
+        with mailer, ThreadPoolExecutor(1, thread_name_prefix="outbox-writer") as writer:
             while due:
                 for message in due:
                     if time.monotonic() - renewed > lease_ttl.total_seconds() / 3:
@@ -169,23 +187,78 @@ def flush_outbox(
                             result.stopped = "another sender took over the outbox"
                             return result
                         renewed = time.monotonic()
-                    if not store.start_attempt(message.id, now):
-                        continue
+                    write = writer.submit(_record_and_start, store, previous, message, retry, now)
+                    previous = None
+
+                    def ready(write: Future[bool] = write) -> None:
+                        if not write.result():
+                            raise _NotQueued
+
                     try:
-                        reply = mailer.send(message)
+                        reply = mailer.send(message, ready)
+                    except _NotQueued:
+                        continue
                     except DeliveryError as exc:
-                        _record_failure(store, message, exc, retry, now, result)
+                        write.result()
                         if exc.connection:
+                            _record_failure(store, message, exc, retry, now, result)
                             result.stopped = str(exc)
                             return result
+                        previous = (message, exc)
+                        _count(result, message, exc, retry)
                         continue
-                    store.mark_sent(message.id, reply, now)
+                    write.result()
+                    previous = (message, reply)
                     result.sent.append(message)
                     result.replies[message.id] = reply
                 due = store.due_messages(now, limit=batch, after_id=due[-1].id, ids=ids)
+            if previous is not None:
+                _record_and_start(store, previous, None, retry, now)
+                previous = None
     finally:
+        if previous is not None:  # an error ended the batch: keep what is known
+            _record_and_start(store, previous, None, retry, now)
         store.release_lease(LEASE, owner)
     return result
+
+
+def _record_and_start(
+    store: Store,
+    previous: Outcome | None,
+    message: OutboxMessage | None,
+    retry: RetryPolicy,
+    now: datetime,
+) -> bool:
+    """Record the previous message's outcome and mark `message`'s attempt as started."""
+    start = None if message is None else message.id
+    if previous is not None:
+        done, outcome = previous
+        if isinstance(outcome, str):
+            return store.mark_sent(done.id, outcome, now, start_next=start, known=done)
+        store.mark_failed(done.id, str(outcome), now, retry_at=_retry_at(done, outcome, retry, now))
+    return start is not None and store.start_attempt(start, now)
+
+
+def _retry_at(
+    message: OutboxMessage, exc: DeliveryError, retry: RetryPolicy, now: datetime
+) -> datetime | None:
+    return None if exc.permanent else retry.next_attempt(message.attempts + 1, now)
+
+
+def _count(
+    result: FlushResult, message: OutboxMessage, exc: DeliveryError, retry: RetryPolicy
+) -> None:
+    result.errors[message.id] = str(exc)
+    permanent = exc.permanent or message.attempts + 1 >= retry.max_attempts
+    (result.failed if permanent else result.retrying).append(message)
+    log.info(
+        "delivery of %s to %s failed (%s): %s",
+        message.key,
+        message.recipient,
+        "permanent" if permanent else "will retry",
+        exc,
+        extra={"digest_id": message.key, "recipient": message.recipient},
+    )
 
 
 def _record_failure(
@@ -196,19 +269,8 @@ def _record_failure(
     now: datetime,
     result: FlushResult,
 ) -> None:
-    attempts = message.attempts + 1
-    retry_at = None if exc.permanent else retry.next_attempt(attempts, now)
-    store.mark_failed(message.id, str(exc), now, retry_at=retry_at)
-    result.errors[message.id] = str(exc)
-    (result.failed if retry_at is None else result.retrying).append(message)
-    log.info(
-        "delivery of %s to %s failed (%s): %s",
-        message.key,
-        message.recipient,
-        "will retry" if retry_at else "permanent",
-        exc,
-        extra={"digest_id": message.key, "recipient": message.recipient},
-    )
+    store.mark_failed(message.id, str(exc), now, retry_at=_retry_at(message, exc, retry, now))
+    _count(result, message, exc, retry)
 
 
 def _take_outbox(store: Store, owner: str, now: datetime, ttl: timedelta) -> str | None:

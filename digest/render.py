@@ -14,10 +14,12 @@ falls back to it, with a warning, for a deployment's template that breaks the ru
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from digest.config import Settings
 from digest.dkim import DkimSigner
 from digest.errors import RenderError
 from digest.links import Links
-from digest.models import Digest, Evidence, Item, RenderedEmail
+from digest.models import Digest, DigestEntry, Evidence, Item, RenderedEmail
 from digest.sources.clean import clean_title, html_to_text, safe_url
 
 log = logging.getLogger(__name__)
@@ -99,7 +101,7 @@ def template_loader(settings: Settings) -> jinja2.BaseLoader:
 def template_environment(settings: Settings, *, compiled: bool = True) -> jinja2.Environment:
     """The Jinja environment; `compiled=False` gives the MJML sources uncompiled."""
     loader = template_loader(settings)
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=MjmlLoader(loader) if compiled else loader,
         # select_autoescape() does not know .mjml.j2, so decide here: escape every markup
         # template (feed content is untrusted); plain-text parts must stay unescaped.
@@ -107,6 +109,23 @@ def template_environment(settings: Settings, *, compiled: bool = True) -> jinja2
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+    env.filters["wordwrap"] = _cached_wordwrap(env.filters["wordwrap"])
+    return env
+
+
+def _cached_wordwrap(wordwrap: Callable[..., str]) -> Callable[..., str]:
+    """Jinja's wordwrap, remembered: the same summary is wrapped for many subscribers,
+    and textwrap costs more than the rest of the text part."""
+
+    @functools.lru_cache(maxsize=8192)
+    def wrapped(env: jinja2.Environment, s: str, *args: Any, **kwargs: Any) -> str:
+        return wordwrap(env, s, *args, **kwargs)
+
+    @jinja2.pass_environment
+    def cached(env: jinja2.Environment, s: str, *args: Any, **kwargs: Any) -> str:
+        return wrapped(env, str(s), *args, **kwargs)
+
+    return cached
 
 
 def _autoescape(name: str | None) -> bool:
@@ -141,6 +160,7 @@ class Renderer:
         self.checked: set[str] = set()  # kinds whose compiled HTML matched the slow path
         self.fallback: set[str] = set()  # kinds that did not, now compiled per subscriber
         self._summaries: dict[tuple[int, str], str] = {}
+        self._items: dict[tuple[int, str, str], tuple[str, str, str]] = {}
 
     def render_digest(
         self, digest: Digest, *, links: Links, key: str, now: datetime
@@ -225,11 +245,41 @@ class Renderer:
             "sender": self.settings.delivery.sender,
             "lang": "en",
             "dir": "ltr",
+            "view": self._viewer(zone),
             "local_date": _local_date(zone),
             "summary": self.summary,
             "why": why,
             "link": link,
         }
+
+    def _viewer(self, zone: ZoneInfo) -> Callable[[DigestEntry], EntryView]:
+        """`view(entry)` for templates: what an entry shows, worked out once per item and
+        zone for all subscribers (the same items go to many readers)."""
+        zone_key = str(zone)
+
+        def view(entry: DigestEntry) -> EntryView:
+            item = entry.item
+            key = (item.id, zone_key, item.summary_html)
+            shown = self._items.get(key)
+            if shown is None:
+                if len(self._items) > 20_000:
+                    self._items.clear()
+                shown = self._items[key] = (
+                    link(item.url),
+                    f"{item.when.astimezone(zone):%-d %b %Y}",
+                    self.summary(item),
+                )
+            return EntryView(
+                item.title,
+                shown[0],
+                entry.source_title,
+                shown[1],
+                shown[2],
+                why(entry.evidence),
+                ", ".join(entry.also_reported_by),
+            )
+
+        return view
 
     def summary(self, item: Item) -> str:
         """A short plain-text summary, worked out once per item for all subscribers."""
@@ -240,6 +290,19 @@ class Renderer:
                 self._summaries.clear()
             found = self._summaries[key] = _summary(item)
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """One entry as templates show it: `{% set v = view(entry) %}` then `v.title` etc."""
+
+    title: str
+    url: str  # http(s) or mailto, else "" (then show no link)
+    source: str
+    date: str  # in the reader's time zone
+    summary: str
+    why: list[str]  # the matched phrases: "why this is here"
+    also: str  # "also reported by", joined
 
 
 def _compile_rendered(mjml: str) -> str:

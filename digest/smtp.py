@@ -56,8 +56,12 @@ class SmtpMailer:
     def where(self) -> str:
         return f"{self.smtp.host}:{self.smtp.port}"
 
-    def send(self, message: OutboxMessage) -> str:
-        """One SMTP transaction; returns the server's final reply, e.g. "250 2.0.0 Ok"."""
+    def send(self, message: OutboxMessage, ready: Callable[[], None] | None = None) -> str:
+        """One SMTP transaction; returns the server's final reply, e.g. "250 2.0.0 Ok".
+
+        `ready()` runs between the envelope (MAIL, RCPT) and DATA; if it raises, the
+        transaction is reset and nothing is sent.
+        """
         self._throttle()
         conn = self._connect()
         options: list[str] = []
@@ -76,6 +80,12 @@ class SmtpMailer:
             code, reply = conn.rcpt(message.recipient)
             if code not in (250, 251):
                 self._refused(code, reply, message)
+            if ready is not None:
+                try:
+                    ready()
+                except BaseException:
+                    self._reset()
+                    raise
             code, reply = conn.data(message.message)
             if code != 250:
                 self._refused(code, reply, message)
@@ -116,6 +126,13 @@ class SmtpMailer:
             except (OSError, smtplib.SMTPException):
                 self._drop()
         raise DeliveryError(text, recipient=message.recipient, permanent=code >= 500)
+
+    def _reset(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
 
     def _drop(self) -> None:
         if self._conn is not None:

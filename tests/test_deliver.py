@@ -430,3 +430,46 @@ def test_outbox_retry_resends_the_failed_and_only_those(
     assert smtp_sink.per_recipient() == {subs[0].email: 1, subs[1].email: 1, subs[3].email: 1}
     assert outbox.statuses() == {"sent": 3, "queued": 1}  # the 4xx one waits for its backoff
     assert run_cli(config, "outbox", "retry").output.startswith("No failed messages")
+
+
+def test_migration_0004_moves_queued_bytes_to_their_own_table(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import insert, text
+
+    from digest.store.schema import subscribers
+
+    store = Store.open(f"sqlite:///{tmp_path / 'old.db'}", upgrade=False)
+    with store.engine.begin() as conn:
+        command.upgrade(store._alembic(conn), "0001")
+        conn.execute(
+            insert(subscribers).values(
+                id=1,
+                email="a@example.org",
+                name="",
+                themes=[],
+                cadence="daily 07:00",
+                timezone="UTC",
+                max_items=30,
+                min_score=0.0,
+                alert_themes=[],
+                alert_threshold=0.8,
+                alert_daily_cap=5,
+                status="active",
+                origin="cli",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (id, key, kind, subscriber_id, window_start, window_end,"
+                " recipient, subject, message_id, message, status, attempts, queued_at) VALUES"
+                " (1, 'digest:1:x', 'digest', 1, :t, :t, 'a@example.org', 's', '<m@x>', :m,"
+                " 'queued', 0, :t)"
+            ),
+            {"t": NOW.replace(tzinfo=None), "m": b"From: x\r\n\r\nbody\r\n"},
+        )
+    store.upgrade()
+    (message,) = store.due_messages(NOW)
+    assert message.message == b"From: x\r\n\r\nbody\r\n" and message.interrupted == 0
+    assert store.schema_status()[0] == "0004_delivery"

@@ -21,7 +21,7 @@ def outbox(click_ctx: click.Context, ctx: Context, status: str | None, limit: in
     if click_ctx.invoked_subcommand is not None:
         return
     app = ctx.app(sync=False)
-    messages = app.store.list_messages(status=status, limit=limit)
+    messages = app.store.list_messages(status=status, limit=limit, bodies=False)
     rows = [
         (
             m.id,

@@ -17,7 +17,19 @@ from typing import Any
 from sqlalchemy import case, func, or_, select, update
 
 from digest.store.base import StoreBase
-from digest.store.schema import deliveries, delivery_items, leases, subscribers
+from digest.store.schema import (
+    deliveries,
+    delivery_items,
+    delivery_messages,
+    leases,
+    subscribers,
+)
+
+# Every column of a delivery, with the message bytes from their own table.
+_COLUMNS = [c for c in deliveries.c if c.name != "message"]
+_WITH_BODY = select(*_COLUMNS, delivery_messages.c.message).select_from(
+    deliveries.outerjoin(delivery_messages, delivery_messages.c.delivery_id == deliveries.c.id)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +82,7 @@ class OutboxMixin(StoreBase):
                 window_end=window_end,
                 subject=subject,
                 message_id=message_id,
-                message=message,
+                message=b"",
                 status="queued",
                 attempts=0,
                 queued_at=now,
@@ -81,6 +93,9 @@ class OutboxMixin(StoreBase):
             delivery_id = conn.execute(
                 select(deliveries.c.id).where(deliveries.c.key == key)
             ).scalar_one()
+            conn.execute(
+                delivery_messages.insert().values(delivery_id=delivery_id, message=message)
+            )
             if item_ids:
                 conn.execute(
                     delivery_items.insert(),
@@ -105,8 +120,7 @@ class OutboxMixin(StoreBase):
     ) -> list[OutboxMessage]:
         """Queued messages whose next attempt is due, oldest first (only `ids` if given)."""
         query = (
-            select(deliveries)
-            .where(deliveries.c.status == "queued")
+            _WITH_BODY.where(deliveries.c.status == "queued")
             .where(or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now))
             .where(deliveries.c.id > after_id)
             .order_by(deliveries.c.id)
@@ -124,33 +138,43 @@ class OutboxMixin(StoreBase):
         in `interrupted`, because the server may have accepted that one.
         """
         with self.write() as conn:
-            return bool(
-                conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id == delivery_id, deliveries.c.status == "queued")
-                    .values(
-                        sending_at=now,
-                        interrupted=deliveries.c.interrupted
-                        + case((deliveries.c.sending_at.is_(None), 0), else_=1),
-                    )
-                ).rowcount
-            )
+            return bool(conn.execute(_start_attempt(delivery_id, now)).rowcount)
 
-    def list_messages(self, *, status: str | None = None, limit: int = 100) -> list[OutboxMessage]:
-        query = select(deliveries).order_by(deliveries.c.id.desc()).limit(limit)
+    def list_messages(
+        self, *, status: str | None = None, limit: int = 100, bodies: bool = True
+    ) -> list[OutboxMessage]:
+        """Messages newest first; `bodies=False` leaves their bytes out (b"")."""
+        base = _WITH_BODY if bodies else select(*_COLUMNS)
+        query = base.order_by(deliveries.c.id.desc()).limit(limit)
         if status is not None:
             query = query.where(deliveries.c.status == status)
         with self.read() as conn:
             return [_message(row._mapping) for row in conn.execute(query)]
 
-    def mark_sent(self, delivery_id: int, reply: str, now: datetime) -> None:
-        """Record that the backend accepted the message; a digest advances the window."""
+    def mark_sent(
+        self,
+        delivery_id: int,
+        reply: str,
+        now: datetime,
+        *,
+        start_next: int | None = None,
+        known: OutboxMessage | None = None,
+    ) -> bool:
+        """Record that the backend accepted the message; a digest advances the window.
+
+        `start_next` also marks the next message's attempt as started, in the same
+        transaction (one commit per message instead of two); returns whether it could.
+        `known` is the message as loaded, which spares reading its kind and window again.
+        """
         with self.write() as conn:
-            row = conn.execute(
-                select(
-                    deliveries.c.kind, deliveries.c.subscriber_id, deliveries.c.window_end
-                ).where(deliveries.c.id == delivery_id)
-            ).one()
+            row = (
+                known
+                or conn.execute(
+                    select(
+                        deliveries.c.kind, deliveries.c.subscriber_id, deliveries.c.window_end
+                    ).where(deliveries.c.id == delivery_id)
+                ).one()
+            )
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id)
@@ -176,6 +200,9 @@ class OutboxMixin(StoreBase):
                     )
                     .values(last_digest_at=row.window_end)
                 )
+            if start_next is None:
+                return False
+            return bool(conn.execute(_start_attempt(start_next, now)).rowcount)
 
     def mark_failed(
         self, delivery_id: int, error: str, now: datetime, *, retry_at: datetime | None
@@ -237,6 +264,18 @@ class OutboxMixin(StoreBase):
             return {status: int(n) for status, n in conn.execute(query)}
 
 
+def _start_attempt(delivery_id: int, now: datetime) -> Any:
+    return (
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.status == "queued")
+        .values(
+            sending_at=now,
+            interrupted=deliveries.c.interrupted
+            + case((deliveries.c.sending_at.is_(None), 0), else_=1),
+        )
+    )
+
+
 def _message(row: Any) -> OutboxMessage:
     return OutboxMessage(
         id=row["id"],
@@ -246,7 +285,7 @@ def _message(row: Any) -> OutboxMessage:
         recipient=row["recipient"],
         subject=row["subject"],
         message_id=row["message_id"],
-        message=row["message"],
+        message=row.get("message") or b"",
         status=row["status"],
         attempts=row["attempts"],
         window_start=row["window_start"],
