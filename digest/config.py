@@ -83,6 +83,31 @@ class SmtpSettings(Section):
     max_attempts: int = Field(
         5, ge=1, le=20, description="Attempts before a temporary failure becomes permanent."
     )
+    retry_delay: float = Field(
+        60.0, gt=0, description="Seconds before the first retry; each retry waits twice as long."
+    )
+    max_retry_delay: float = Field(
+        3600.0, gt=0, description="Longest wait between two attempts, in seconds."
+    )
+    ca_file: str | None = Field(
+        None,
+        description="PEM file of certificates to trust instead of the system's (private server).",
+    )
+
+
+class DkimSettings(Section):
+    key_file: str | None = Field(
+        None, description="PEM private key; messages are DKIM-signed when it is set."
+    )
+    selector: str = Field("digest", description="DKIM selector: the key is at SELECTOR._domainkey.")
+    domain: str | None = Field(None, description="Signing domain; defaults to the sender's.")
+
+    @field_validator("selector", "domain")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", value):
+            raise ValueError(f'"{value}" is not a DNS name')
+        return value
 
 
 class DeliverySettings(Section):
@@ -96,6 +121,7 @@ class DeliverySettings(Section):
         None, description="Address for mailto: unsubscribe requests, if any."
     )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP backend.")
+    dkim: DkimSettings = Field(default_factory=DkimSettings, description="DKIM signing.")
 
     @field_validator("sender", "reply_to", "unsubscribe_mailto")
     @classmethod
