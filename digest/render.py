@@ -355,12 +355,18 @@ def digest_subject(digest: Digest) -> str:
     return clean_title(f"{digest.title}: {len(entries)} new ({counts})")
 
 
+PREHEADER_CHARS = 150  # inboxes show about this much after the subject
+
+
 def preheader(digest: Digest) -> str:
     """The line mail clients show after the subject: the first few titles."""
     titles = [e.item.title for e in digest.entries[:3]]
     if not titles:
         return "Nothing new since your last digest."
-    return clean_title(" · ".join(titles))[:150]
+    line = clean_title(" · ".join(titles))
+    if len(line) <= PREHEADER_CHARS:
+        return line
+    return line[: PREHEADER_CHARS - 1].rsplit(" ", 1)[0].rstrip(" ·") + "…"
 
 
 def period(digest: Digest, zone: ZoneInfo) -> str:

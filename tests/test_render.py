@@ -496,3 +496,24 @@ def test_preview_screenshot_shows_desktop_and_mobile(chromium: str, sample_confi
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert width >= 600 + 375 and height > 600
+
+
+def test_a_long_preheader_ends_on_a_whole_word() -> None:
+    from digest.render import PREHEADER_CHARS, preheader
+
+    digest = make_digest(items_per_theme=(3, 3))
+    long_titles = replace(
+        digest,
+        sections=tuple(
+            replace(
+                s,
+                entries=tuple(
+                    replace(e, item=replace(e.item, title="Pyongyang escalation " * 5))
+                    for e in s.entries
+                ),
+            )
+            for s in digest.sections
+        ),
+    )
+    line = preheader(long_titles)
+    assert len(line) <= PREHEADER_CHARS and line.endswith("escalation…")
