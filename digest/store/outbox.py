@@ -87,12 +87,15 @@ class OutboxMixin(StoreBase):
                 attempts=0,
                 queued_at=now,
             )
-            result = conn.execute(stmt.on_conflict_do_nothing(index_elements=[deliveries.c.key]))
-            if not result.rowcount:
-                return None
+            # RETURNING, not rowcount: on PostgreSQL the rowcount of a skipped
+            # ON CONFLICT DO NOTHING is not reliably zero through SQLAlchemy.
             delivery_id = conn.execute(
-                select(deliveries.c.id).where(deliveries.c.key == key)
-            ).scalar_one()
+                stmt.on_conflict_do_nothing(index_elements=[deliveries.c.key]).returning(
+                    deliveries.c.id
+                )
+            ).scalar_one_or_none()
+            if delivery_id is None:
+                return None
             conn.execute(
                 delivery_messages.insert().values(delivery_id=delivery_id, message=message)
             )
