@@ -293,3 +293,15 @@ def test_preview_at_composes_as_of_that_time(sample_config: Path, clock: Clock) 
     assert "Window: 2026-11-13 07:00 KST to 2026-11-20 07:00 KST" in before.output
     assert "items in 2 sections" in after.output
     assert digest_cli(sample_config, clock, "outbox").output.count("@example.org") == 0
+
+
+def test_a_digest_key_names_the_reader_and_their_slot(tmp_path: Path, clock: Clock) -> None:
+    from digest.schedule import digest_key, next_digest_at
+
+    app = App.open(write_deployment(tmp_path, reader("a@example.org")), clock=clock)
+    sub = app.store.get_subscriber("a@example.org")
+    app.close()
+    assert (
+        digest_key(sub, NOW) == digest_key(sub.id, NOW) == f"digest:{sub.id}:2026-11-22T12:00:00Z"
+    )
+    assert next_digest_at(sub, NOW + timedelta(hours=1)) == NOW + timedelta(hours=1)  # overdue
