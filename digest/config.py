@@ -43,7 +43,8 @@ class DigestSettings(Section):
     title: str = Field("Digest", description="Name of the digest, shown in subjects and headers.")
     database: str = Field(
         "sqlite:///data/digest.db",
-        description="SQLAlchemy URL; a relative SQLite path is relative to config.toml.",
+        description="SQLAlchemy URL; a relative SQLite path is relative to config.toml. "
+        "DIGEST_DATABASE_URL overrides it (keeps a PostgreSQL password out of the file).",
     )
     public_url: str = Field(
         "http://127.0.0.1:8000",
@@ -316,7 +317,7 @@ class Settings(Section):
     @property
     def database_url(self) -> str:
         """The database URL, with a relative SQLite path made relative to config.toml."""
-        url = self.digest.database
+        url = os.environ.get("DIGEST_DATABASE_URL") or self.digest.database
         prefix = "sqlite:///"
         if url.startswith(prefix) and url != "sqlite:///:memory:":
             return prefix + str(self.path(url[len(prefix) :]))
