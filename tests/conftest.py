@@ -17,7 +17,12 @@ import pytest
 
 from digest.app import App
 
-pytest_plugins = ["tests.databases", "tests.web_fixtures", "tests.smtp_fixtures"]
+pytest_plugins = [
+    "tests.databases",
+    "tests.servers",
+    "tests.web_fixtures",
+    "tests.smtp_fixtures",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 FEEDS = Path(__file__).resolve().parent / "feeds"

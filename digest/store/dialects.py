@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, event
+from sqlalchemy import Connection, Engine, Select, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -89,6 +89,16 @@ def insert(engine_or_name: str, table: Table) -> Any:
     if engine_or_name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def skip_locked(dialect: str, query: Select[Any]) -> Select[Any]:
+    """Lock the selected rows, skipping rows another transaction holds (PostgreSQL).
+
+    SQLite has one writer at a time (BEGIN IMMEDIATE), so it needs no row locks.
+    """
+    if dialect == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
 
 
 def redact(url: str) -> str:

@@ -1,0 +1,126 @@
+"""The Celery side of the fan-out: the app, its two tasks, and `digest worker`.
+
+Celery is an optional extra (`pip install 'digest[workers]'`), imported only here. Tasks
+are acknowledged after they finish (`acks_late`), one at a time per thread
+(`prefetch_multiplier = 1`), and Redis gives an unacknowledged task to another worker
+after `[workers] visibility_timeout`: a worker killed with SIGKILL loses nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from digest.app import App
+from digest.config import Settings, WorkersSettings
+from digest.errors import DigestError
+from digest.fanout import (
+    DELIVER_SUBSCRIBER,
+    SEND_MESSAGE,
+    Publish,
+    deliver_subscriber,
+    send_message,
+)
+from digest.links import signer_for
+from digest.render import Renderer
+
+QUEUE = "digest"
+
+
+def _celery_class() -> Any:
+    try:
+        from celery import Celery
+    except ImportError:
+        raise DigestError(
+            '[workers] backend = "celery" needs Celery, which is not installed.',
+            hint="Install it with: pip install 'digest[workers]'",
+        ) from None
+    return Celery
+
+
+def make_celery(workers: WorkersSettings) -> Any:
+    """A Celery app for the broker in `workers`, configured for at-least-once tasks."""
+    celery = _celery_class()("digest", broker=workers.broker, set_as_current=False)
+    celery.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_default_queue=QUEUE,
+        broker_transport_options={"visibility_timeout": workers.visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+    )
+    return celery
+
+
+@dataclass(slots=True)
+class WorkerState:
+    """What one worker process opens once and its task threads share."""
+
+    config: Path
+    _app: App | None = None
+    _renderer: Renderer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def app(self) -> tuple[App, Renderer]:
+        with self._lock:
+            if self._app is None or self._renderer is None:
+                self._app = App.open(self.config, sync=False)
+                self._renderer = Renderer(self._app.settings)
+            return self._app, self._renderer
+
+
+def register_tasks(celery: Any, state: WorkerState, send_timeout: float) -> None:
+    """The tasks `dispatch_due` publishes, bound to this worker's deployment."""
+
+    @celery.task(name=DELIVER_SUBSCRIBER, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+    def deliver(task: Any, subscriber_id: int, slot: str) -> str:
+        app, renderer = state.app()
+        signer = signer_for(app.settings)
+        outcome = deliver_subscriber(
+            app, subscriber_id, datetime.fromisoformat(slot), renderer=renderer, signer=signer
+        )
+        if outcome == "busy":  # another worker holds it: look again once its claim is stale
+            raise task.retry(countdown=send_timeout)
+        return outcome
+
+    @celery.task(name=SEND_MESSAGE, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+    def send(task: Any, delivery_id: int) -> str:
+        app, _ = state.app()
+        outcome = send_message(app, delivery_id)
+        if outcome == "busy":
+            raise task.retry(countdown=send_timeout)
+        return outcome
+
+
+def publisher(settings: Settings) -> Publish:
+    """A function that publishes one task to the broker (used by the scheduler)."""
+    celery = make_celery(settings.workers)
+
+    def publish(name: str, args: list[object]) -> None:
+        celery.send_task(name, args=args, queue=QUEUE)
+
+    return publish
+
+
+def run_worker(config: Path, settings: Settings, *, concurrency: int | None = None) -> None:
+    """Run a Celery worker for this deployment until it is stopped (SIGTERM, Ctrl-C)."""
+    celery = make_celery(settings.workers)
+    register_tasks(celery, WorkerState(config), settings.workers.send_timeout)
+    celery.worker_main(
+        [
+            "worker",
+            "--pool=threads",
+            f"--concurrency={concurrency or settings.workers.concurrency}",
+            f"--queues={QUEUE}",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )

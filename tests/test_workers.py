@@ -1,0 +1,116 @@
+"""Celery fan-out: each due subscriber is a task; a worker killed mid-run loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest.app import App
+from digest.cli import cli
+from digest.fanout import DELIVER_SUBSCRIBER, SEND_MESSAGE, deliver_subscriber, dispatch_due
+from digest.render import Renderer
+from digest.store import Store
+from tests.databases import ON_POSTGRES
+from tests.scale_fixtures import scale_deployment
+from tests.smtp_fixtures import SmtpSink
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_dispatch_hands_out_each_due_subscriber_once_and_a_rerun_sends_nothing_twice(
+    tmp_path: Path, smtp_sink: SmtpSink, open_app: Callable[[Path], App]
+) -> None:
+    config = scale_deployment(tmp_path, readers=5, smtp_port=smtp_sink.port)
+    app = open_app(config)
+    from digest.ingest import refresh_all
+    from digest.sources.fetch import make_client
+
+    with make_client(app.settings.ingest) as client:
+        refresh_all(app.store, app.settings, client=client, tagger=app.tagger, now=app.clock())
+    tasks: list[tuple[str, list[object]]] = []
+    first = dispatch_due(app, app.clock(), lambda name, args: tasks.append((name, args)))
+    again = dispatch_due(app, app.clock(), lambda name, args: tasks.append((name, args)))
+    assert len(first.subscribers) == 5 and again.subscribers == [] and len(tasks) == 5
+    renderer = Renderer(app.settings)
+    from datetime import datetime
+
+    for name, (subscriber_id, slot) in tasks * 2:  # every task delivered twice by the broker
+        assert name == DELIVER_SUBSCRIBER
+        assert isinstance(subscriber_id, int) and isinstance(slot, str)
+        deliver_subscriber(app, subscriber_id, datetime.fromisoformat(slot), renderer=renderer)
+    assert sorted(smtp_sink.per_recipient().values()) == [1] * 5
+    assert {m.status for m in app.store.list_messages(bodies=False)} == {"sent"}
+    assert dispatch_due(app, app.clock(), lambda *a: tasks.append(a)).messages == []
+    assert SEND_MESSAGE not in {name for name, _ in tasks}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(ON_POSTGRES, reason="starts its own PostgreSQL; runs in the SQLite pass")
+def test_two_workers_deliver_2000_digests_once_while_one_is_killed(
+    tmp_path: Path,
+    smtp_sink: SmtpSink,
+    redis_url: str,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    readers = 2000
+    monkeypatch.setenv("DIGEST_DATABASE_URL", postgres_url)
+    config = scale_deployment(
+        tmp_path, readers=readers, smtp_port=smtp_sink.port, broker_url=redis_url
+    )
+    dispatched = CliRunner().invoke(cli, ["--config", str(config), "run", "--once"])
+    assert f"Handed {readers} digests to the Celery workers" in dispatched.output, dispatched.output
+    digest = str(Path(sys.executable).parent / "digest")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    logs = [(tmp_path / f"worker-{n}.log").open("wb") for n in range(2)]
+    command = [digest, "--config", str(config), "worker", "--concurrency", "2"]
+    workers = [
+        subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs
+    ]
+    import redis
+
+    broker = redis.Redis.from_url(redis_url)
+    try:
+        wait_for(lambda: len(smtp_sink.received) >= readers // 4, 120, "the first digests")
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait()
+        everyone = {f"reader{i:05d}@example.org" for i in range(readers)}
+        wait_for(lambda: set(smtp_sink.per_recipient()) >= everyone, 300, "every digest")
+        # Nothing left with the broker: no queued task, none taken and unacknowledged.
+        wait_for(
+            lambda: broker.llen("digest") == 0 and broker.hlen("unacked") == 0, 60, "an idle broker"
+        )
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                process.terminate()
+        for process in workers:
+            process.wait(timeout=60)
+        for log in logs:
+            log.close()
+        broker.close()
+    counts = smtp_sink.per_recipient()
+    repeated = {r: n for r, n in counts.items() if n > 1}
+    store = Store.open(postgres_url)
+    try:
+        messages = {m.recipient: m for m in store.list_messages(limit=readers + 10, bodies=False)}
+    finally:
+        store.close()
+    assert set(counts) == everyone and len(messages) == readers
+    assert {m.status for m in messages.values()} == {"sent"}
+    # The only repeat allowed: a message the killed worker (two threads) was sending.
+    assert len(repeated) <= 2 and all(n == 2 for n in repeated.values()), repeated
+    assert all(messages[r].interrupted >= 1 for r in repeated), repeated
