@@ -50,7 +50,13 @@ def make_celery(workers: WorkersSettings) -> Any:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         task_default_queue=QUEUE,
-        broker_transport_options={"visibility_timeout": workers.visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": workers.visibility_timeout,
+            # kombu looks for overdue tasks every 10 s but scans only on every 10th look;
+            # scan on each look, a few times per visibility timeout (a cheap Redis query).
+            "unacked_restore_interval": max(1.0, min(10.0, workers.visibility_timeout / 4)),
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
