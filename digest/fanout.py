@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from digest.app import App
 from digest.compose import compose_digests
-from digest.deliver import make_mailer
+from digest.deliver import Mailer, make_mailer
 from digest.errors import DeliveryError
 from digest.links import LinkSigner
 from digest.outgoing import enqueue
@@ -77,6 +77,7 @@ def deliver_subscriber(
     *,
     renderer: Renderer,
     signer: LinkSigner | None = None,
+    mailer: Mailer | None = None,
 ) -> str:
     """Compose, queue and send one subscriber's digest for `slot`: "sent", "empty", ..."""
     now = app.clock()
@@ -93,14 +94,15 @@ def deliver_subscriber(
         delivery_id = app.store.message_id_for_key(key)
         if delivery_id is None:  # pragma: no cover - queued a moment ago
             return "lost"
-    return send_message(app, delivery_id)
+    return send_message(app, delivery_id, mailer=mailer)
 
 
-def send_message(app: App, delivery_id: int) -> str:
+def send_message(app: App, delivery_id: int, *, mailer: Mailer | None = None) -> str:
     """Send one queued message if this worker can claim it.
 
     Returns "sent", "retrying", "failed", "done" (sent or failed already) or "busy" (another
-    worker is sending it; try again after [workers] send_timeout).
+    worker is sending it; try again after [workers] send_timeout). `mailer` is a session
+    the caller keeps open across messages; without one, a session for this message alone.
     """
     now = app.clock()
     claimed = app.store.claim_messages(now, _stale_before(app, now), ids=[delivery_id], limit=1)
@@ -108,11 +110,15 @@ def send_message(app: App, delivery_id: int) -> str:
         state = app.store.message_status(delivery_id)
         return "busy" if state == "queued" else "done"
     [message] = claimed
-    mailer = make_mailer(app.settings)
+    own = mailer is None
+    mailer = mailer or make_mailer(app.settings)
     retry = mailer.retry
     try:
-        with mailer:
+        try:
             reply = mailer.send(message)
+        finally:
+            if own:
+                mailer.__exit__(None, None, None)
     except DeliveryError as exc:
         attempts = message.attempts + 1
         permanent = exc.permanent or attempts >= retry.max_attempts

@@ -9,6 +9,7 @@ after `[workers] visibility_timeout`: a worker killed with SIGKILL loses nothing
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from digest.app import App
 from digest.config import Settings, WorkersSettings
+from digest.deliver import Mailer, make_mailer
 from digest.errors import DigestError
 from digest.fanout import (
     DELIVER_SUBSCRIBER,
@@ -64,6 +66,11 @@ def make_celery(workers: WorkersSettings) -> Any:
     return celery
 
 
+# A worker thread's SMTP connection is reused while it is busy; after this long idle, a
+# fresh one is opened rather than finding out mid-message that the server hung up.
+MAILER_IDLE_SECONDS = 10.0
+
+
 @dataclass(slots=True)
 class WorkerState:
     """What one worker process opens once and its task threads share."""
@@ -72,6 +79,20 @@ class WorkerState:
     _app: App | None = None
     _renderer: Renderer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _local: threading.local = field(default_factory=threading.local)
+
+    def mailer(self, app: App) -> Mailer:
+        """This thread's mailer, one SMTP connection reused across its tasks."""
+        local = self._local
+        now = time.monotonic()
+        mailer: Mailer | None = getattr(local, "mailer", None)
+        if mailer is not None and now - local.used > MAILER_IDLE_SECONDS:
+            mailer.__exit__(None, None, None)
+            mailer = None
+        if mailer is None:
+            mailer = make_mailer(app.settings).__enter__()
+        local.mailer, local.used = mailer, now
+        return mailer
 
     def app(self) -> tuple[App, Renderer]:
         with self._lock:
@@ -89,7 +110,12 @@ def register_tasks(celery: Any, state: WorkerState, send_timeout: float) -> None
         app, renderer = state.app()
         signer = signer_for(app.settings)
         outcome = deliver_subscriber(
-            app, subscriber_id, datetime.fromisoformat(slot), renderer=renderer, signer=signer
+            app,
+            subscriber_id,
+            datetime.fromisoformat(slot),
+            renderer=renderer,
+            signer=signer,
+            mailer=state.mailer(app),
         )
         if outcome == "busy":  # another worker holds it: look again once its claim is stale
             raise task.retry(countdown=send_timeout)
@@ -98,7 +124,7 @@ def register_tasks(celery: Any, state: WorkerState, send_timeout: float) -> None
     @celery.task(name=SEND_MESSAGE, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
     def send(task: Any, delivery_id: int) -> str:
         app, _ = state.app()
-        outcome = send_message(app, delivery_id)
+        outcome = send_message(app, delivery_id, mailer=state.mailer(app))
         if outcome == "busy":
             raise task.retry(countdown=send_timeout)
         return outcome
