@@ -114,3 +114,39 @@ def test_two_workers_deliver_2000_digests_once_while_one_is_killed(
     # The only repeat allowed: a message the killed worker (two threads) was sending.
     assert len(repeated) <= 2 and all(n == 2 for n in repeated.values()), repeated
     assert all(messages[r].interrupted >= 1 for r in repeated), repeated
+
+
+def test_a_message_is_claimed_once_until_its_claim_is_stale(
+    tmp_path: Path, smtp_sink: SmtpSink, open_app: Callable[[Path], App]
+) -> None:
+    from datetime import timedelta
+
+    from digest.fanout import send_message
+
+    config = scale_deployment(tmp_path, readers=1, smtp_port=smtp_sink.port)
+    app = open_app(config)
+    [sub] = app.store.list_subscribers()
+    now = app.clock()
+    delivery_id = app.store.queue_message(
+        key="digest:x",
+        kind="digest",
+        subscriber_id=sub.id,
+        recipient=sub.email,
+        window_start=now,
+        window_end=now,
+        subject="s",
+        message_id="<m@x>",
+        message=b"Subject: s\r\n\r\nbody\r\n",
+        item_ids=[],
+        now=now,
+    )
+    assert delivery_id is not None
+    stale = now - timedelta(minutes=5)
+    assert [m.id for m in app.store.claim_messages(now, stale, ids=[delivery_id])] == [delivery_id]
+    assert app.store.claim_messages(now, stale, ids=[delivery_id]) == []  # a live claim
+    assert send_message(app, delivery_id) == "busy"
+    later = now + timedelta(minutes=10)
+    [taken] = app.store.claim_messages(later, later - timedelta(minutes=5), ids=[delivery_id])
+    assert taken.interrupted == 1  # the first claimer may have sent it
+    app.store.mark_sent(delivery_id, "250 ok", later, known=taken)
+    assert send_message(app, delivery_id) == "done" and smtp_sink.received == []
