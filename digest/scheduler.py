@@ -130,6 +130,7 @@ class RunnerExecutor(BaseExecutor):  # type: ignore[misc]
 def build_scheduler(runner: Runner, *, every_seconds: int) -> BlockingScheduler:
     """A BlockingScheduler with the two jobs, kept in the digest database."""
     store = SQLAlchemyJobStore(engine=runner.app.store.engine, tablename=JOB_TABLE)
+    runner.app.store.ensure_table(store.jobs_t)
     scheduler = BlockingScheduler(
         jobstores={"default": store},
         executors={"default": RunnerExecutor(runner)},

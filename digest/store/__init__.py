@@ -86,7 +86,9 @@ class Store(
                 return
             with self._write_lock, self.engine.connect() as conn, dialects.migrating(conn):
                 with conn.begin():
-                    command.upgrade(self._alembic(conn), "head")
+                    dialects.exclusive(conn)  # two processes starting on a new database
+                    if MigrationContext.configure(conn).get_current_revision() != head:
+                        command.upgrade(self._alembic(conn), "head")
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"Cannot open the database '{dialects.redact(str(self.engine.url))}': {exc}",

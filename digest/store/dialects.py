@@ -91,6 +91,16 @@ def insert(engine_or_name: str, table: Table) -> Any:
     return sqlite.insert(table)
 
 
+# The PostgreSQL advisory lock that exclusive write transactions hold (any fixed number).
+EXCLUSIVE_LOCK = 0x6469_6765
+
+
+def exclusive(conn: Connection) -> None:
+    """Wait for, then hold until commit, the lock of exclusive writers (PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({EXCLUSIVE_LOCK})")
+
+
 def skip_locked(dialect: str, query: Select[Any]) -> Select[Any]:
     """Lock the selected rows, skipping rows another transaction holds (PostgreSQL).
 
