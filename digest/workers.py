@@ -28,6 +28,7 @@ from digest.fanout import (
 )
 from digest.links import signer_for
 from digest.render import Renderer
+from digest.store.dialects import redact
 
 QUEUE = "digest"
 
@@ -135,7 +136,17 @@ def publisher(settings: Settings) -> Publish:
     celery = make_celery(settings.workers)
 
     def publish(name: str, args: list[object]) -> None:
-        celery.send_task(name, args=args, queue=QUEUE)
+        from kombu.exceptions import OperationalError
+
+        try:
+            celery.send_task(name, args=args, queue=QUEUE, retry_policy={"max_retries": 2})
+        except OperationalError as exc:
+            raise DigestError(
+                f"Cannot hand a task to the Celery broker {redact(settings.workers.broker)}: "
+                f"{exc}",
+                hint="Start Redis, or check [workers] broker_url (or DIGEST_BROKER_URL). "
+                "Nothing is lost: what was not handed out is still due.",
+            ) from None
 
     return publish
 

@@ -150,3 +150,20 @@ def test_a_message_is_claimed_once_until_its_claim_is_stale(
     assert taken.interrupted == 1  # the first claimer may have sent it
     app.store.mark_sent(delivery_id, "250 ok", later, known=taken)
     assert send_message(app, delivery_id) == "done" and smtp_sink.received == []
+
+
+def test_an_unreachable_broker_is_a_clear_error_and_leaves_readers_due(
+    tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    from tests.servers import free_port
+
+    broker = f"redis://127.0.0.1:{free_port()}/0"
+    config = scale_deployment(tmp_path, readers=2, smtp_port=smtp_sink.port, broker_url=broker)
+    result = CliRunner().invoke(cli, ["--config", str(config), "send"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Cannot hand a task to the Celery broker" in result.output
+    app = App.open(config)
+    try:
+        assert len(app.store.due_subscribers(app.clock())) == 2
+    finally:
+        app.close()
