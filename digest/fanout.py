@@ -12,14 +12,18 @@ server accepted just before the sender died, sent again with the same Message-ID
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+import httpx
 
 from digest.app import App
 from digest.compose import compose_digests
 from digest.deliver import Mailer, make_mailer
 from digest.errors import DeliveryError
+from digest.ingest import RefreshResult, refresh_all
 from digest.links import LinkSigner
 from digest.outgoing import enqueue
 from digest.render import Renderer
@@ -32,6 +36,7 @@ Publish = Callable[[str, list[object]], None]
 
 DELIVER_SUBSCRIBER = "digest.deliver_subscriber"
 SEND_MESSAGE = "digest.send_message"
+REFRESH_SOURCE = "digest.refresh_source"
 
 
 @dataclass(slots=True)
@@ -132,3 +137,46 @@ def send_message(app: App, delivery_id: int, *, mailer: Mailer | None = None) ->
 
 def _stale_before(app: App, now: datetime) -> datetime:
     return now - timedelta(seconds=app.settings.workers.send_timeout)
+
+
+def dispatch_ingest(app: App, now: datetime, publish: Publish, source_ids: list[str]) -> list[str]:
+    """Hand each due source to the workers, unless a refresh of it is still pending.
+
+    A pending refresh holds the lease `ingest:SOURCE` under a name of its own until the
+    worker is done (or the visibility timeout passes: the broker then hands the task on).
+    """
+    ttl = timedelta(seconds=app.settings.workers.visibility_timeout)
+    handed: list[str] = []
+    for source_id in source_ids:
+        owner = f"task:{uuid.uuid4().hex}"
+        if app.store.acquire_lease(f"ingest:{source_id}", owner, now, ttl):
+            publish(REFRESH_SOURCE, [source_id, owner])
+            handed.append(source_id)
+    return handed
+
+
+def refresh_one(app: App, source_id: str, owner: str, client: httpx.Client) -> int:
+    """Refresh one source as a worker task; the number of new items.
+
+    Alerts for the new items are the scheduler's: it checks after each round, so two
+    workers never compose one reader's alert at once.
+    """
+    new = 0
+
+    def count(done: RefreshResult) -> None:
+        nonlocal new
+        new += done.new
+
+    try:
+        refresh_all(
+            app.store,
+            app.settings,
+            client=client,
+            tagger=app.tagger,
+            now=app.clock(),
+            only=[source_id],
+            on_done=count,
+        )
+    finally:
+        app.store.release_lease(f"ingest:{source_id}", owner)
+    return new

@@ -274,6 +274,7 @@ class IngestResult:
     alerts: AlertResult = field(default_factory=AlertResult)
     flushed: FlushResult = field(default_factory=FlushResult)
     stopped: bool = False
+    dispatched: list[str] = field(default_factory=list)  # sources handed to Celery workers
 
 
 def due_source_ids(app: App, now: datetime) -> list[str]:
@@ -298,6 +299,8 @@ def ingest_due(
 ) -> IngestResult:
     """Refresh the sources that are due (or `only` these), then send the alerts they raise."""
     result = IngestResult()
+    if only is None and app.settings.workers.backend == "celery":
+        return _ingest_by_workers(app, now, lease, result)
     due = list(only) if only is not None else due_source_ids(app, now)
     if not due:
         return result
@@ -330,6 +333,28 @@ def ingest_due(
     finally:
         if own_client:
             client.close()
+    return result
+
+
+def _ingest_by_workers(
+    app: App, now: datetime, lease: Lease | None, result: IngestResult
+) -> IngestResult:
+    """Hand each due source to the Celery workers, then alert what earlier rounds stored."""
+    from digest.fanout import dispatch_ingest
+    from digest.workers import publisher
+
+    check = lease.check if lease is not None else _no_check
+    try:
+        result.dispatched = dispatch_ingest(
+            app, now, publisher(app.settings), due_source_ids(app, now)
+        )
+        # One process composes alerts (this one, under the lease), never two workers at once.
+        result.alerts = send_alerts(app, now, check=check)
+        if result.alerts.queued:
+            result.flushed = flush(app, now, lease)
+    except Stopped as exc:
+        log.info("ingest_due stopped: %s", exc)
+        result.stopped = True
     return result
 
 

@@ -21,13 +21,16 @@ from digest.deliver import Mailer, make_mailer
 from digest.errors import DigestError
 from digest.fanout import (
     DELIVER_SUBSCRIBER,
+    REFRESH_SOURCE,
     SEND_MESSAGE,
     Publish,
     deliver_subscriber,
+    refresh_one,
     send_message,
 )
 from digest.links import signer_for
 from digest.render import Renderer
+from digest.sources.fetch import make_client
 from digest.store.dialects import redact
 
 QUEUE = "digest"
@@ -131,6 +134,14 @@ def register_tasks(celery: Any, state: WorkerState, send_timeout: float) -> None
         return outcome
 
 
+def register_ingest(celery: Any, state: WorkerState) -> None:
+    @celery.task(name=REFRESH_SOURCE)  # type: ignore[untyped-decorator]
+    def refresh(source_id: str, owner: str) -> int:
+        app, _ = state.app()
+        with make_client(app.settings.ingest) as client:
+            return refresh_one(app, source_id, owner, client)
+
+
 def publisher(settings: Settings) -> Publish:
     """A function that publishes one task to the broker (used by the scheduler)."""
     celery = make_celery(settings.workers)
@@ -142,8 +153,7 @@ def publisher(settings: Settings) -> Publish:
             celery.send_task(name, args=args, queue=QUEUE, retry_policy={"max_retries": 2})
         except OperationalError as exc:
             raise DigestError(
-                f"Cannot hand a task to the Celery broker {redact(settings.workers.broker)}: "
-                f"{exc}",
+                f"Cannot hand a task to the Celery broker {redact(settings.workers.broker)}: {exc}",
                 hint="Start Redis, or check [workers] broker_url (or DIGEST_BROKER_URL). "
                 "Nothing is lost: what was not handed out is still due.",
             ) from None
@@ -154,7 +164,9 @@ def publisher(settings: Settings) -> Publish:
 def run_worker(config: Path, settings: Settings, *, concurrency: int | None = None) -> None:
     """Run a Celery worker for this deployment until it is stopped (SIGTERM, Ctrl-C)."""
     celery = make_celery(settings.workers)
-    register_tasks(celery, WorkerState(config), settings.workers.send_timeout)
+    state = WorkerState(config)
+    register_tasks(celery, state, settings.workers.send_timeout)
+    register_ingest(celery, state)
     celery.worker_main(
         [
             "worker",

@@ -167,3 +167,24 @@ def test_an_unreachable_broker_is_a_clear_error_and_leaves_readers_due(
         assert len(app.store.due_subscribers(app.clock())) == 2
     finally:
         app.close()
+
+
+def test_ingest_hands_each_due_source_out_once_until_its_refresh_is_done(
+    tmp_path: Path, smtp_sink: SmtpSink, open_app: Callable[[Path], App]
+) -> None:
+    from digest.fanout import REFRESH_SOURCE, dispatch_ingest, refresh_one
+    from digest.schedule import due_source_ids
+    from digest.sources.fetch import make_client
+
+    config = scale_deployment(tmp_path, readers=1, smtp_port=smtp_sink.port)
+    app = open_app(config)
+    tasks: list[tuple[str, list[object]]] = []
+    due = due_source_ids(app, app.clock())
+    assert dispatch_ingest(app, app.clock(), lambda n, a: tasks.append((n, a)), due) == due
+    assert dispatch_ingest(app, app.clock(), lambda n, a: tasks.append((n, a)), due) == []
+    assert {name for name, _ in tasks} == {REFRESH_SOURCE} and len(tasks) == len(due) == 3
+    with make_client(app.settings.ingest) as client:
+        new = [refresh_one(app, str(s), str(owner), client) for _, (s, owner) in tasks]
+    assert sum(new) == app.store.count_items() > 0
+    assert due_source_ids(app, app.clock()) == []  # each has its next check now
+    assert all(app.store.lease_owner(f"ingest:{s}") is None for s in due)
