@@ -1,0 +1,100 @@
+"""The same story from several sources: MinHash signatures of word shingles, and an index.
+
+Each item gets a 128-value MinHash of the 3-word shingles of its title and the opening of
+its text (computed in the parsing process). When an item is stored, the index of recent
+items from *other* sources is asked for candidates (LSH), the best candidate whose
+estimated Jaccard similarity reaches the threshold is checked, and the new item joins that
+candidate's story. Compose then shows the story once, with "also reported by".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+NUM_PERM = 128
+SCHEME = "affine32"
+SHINGLE_WORDS = 3
+MAX_WORDS = 200  # the opening is what syndicated copies share; more only costs time
+MIN_SHINGLES = 8  # a few words are no evidence of anything
+_WORD = re.compile(r"\w+")
+_BASE = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME)
+
+
+def signature(title: str, text: str) -> bytes:
+    """The MinHash of the item's shingles as bytes, or b"" when there is too little text."""
+    words = _WORD.findall(f"{title} {text}".casefold())[:MAX_WORDS]
+    shingles = {
+        " ".join(words[i : i + SHINGLE_WORDS]).encode()
+        for i in range(len(words) - SHINGLE_WORDS + 1)
+    }
+    if len(shingles) < MIN_SHINGLES:
+        return b""
+    minhash = MinHash(num_perm=NUM_PERM, seed=1, permutations=_BASE.permutations, scheme=SCHEME)
+    minhash.update_batch(list(shingles))
+    return bytes(minhash.hashvalues.astype("<u4").tobytes())
+
+
+def similarity(a: bytes, b: bytes) -> float:
+    """Estimated Jaccard similarity of two signatures."""
+    if not a or not b or len(a) != len(b):
+        return 0.0
+    return float(np.count_nonzero(_values(a) == _values(b))) / NUM_PERM
+
+
+def _values(sig: bytes) -> np.ndarray[Any, np.dtype[np.uint32]]:
+    return np.frombuffer(sig, dtype="<u4")
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    item_id: int
+    source_id: str
+    story_id: int
+    signature: bytes
+
+
+class StoryIndex:
+    """Recent items' signatures, to find the story a new item belongs to.
+
+    Built from the store once per run (`Store.recent_signatures`) and grown as items
+    are added; it lives no longer than one refresh run.
+    """
+
+    def __init__(self, threshold: float, known: Iterable[Known] = ()) -> None:
+        self.threshold = threshold
+        # LSH finds pairs somewhat below the threshold too; `similarity` then decides.
+        self._lsh = MinHashLSH(threshold=max(0.1, threshold - 0.1), num_perm=NUM_PERM)
+        self._known: dict[int, Known] = {}
+        for k in known:
+            self.add(k)
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def add(self, known: Known) -> None:
+        if not known.signature or known.item_id in self._known:
+            return
+        self._known[known.item_id] = known
+        self._lsh.insert(known.item_id, _lean(known.signature))
+
+    def story_for(self, source_id: str, sig: bytes) -> int | None:
+        """The story id of the most similar recent item from another source, if one is."""
+        if not sig:
+            return None
+        scored = [
+            (similarity(sig, known.signature), -known.story_id)
+            for known in (self._known[i] for i in self._lsh.query(_lean(sig)))
+            if known.source_id != source_id
+        ]
+        good = [s for s in scored if s[0] >= self.threshold]
+        return -max(good)[1] if good else None  # the most alike; on a tie, the oldest story
+
+
+def _lean(sig: bytes) -> LeanMinHash:
+    return LeanMinHash(seed=1, hashvalues=_values(sig), scheme=SCHEME)
