@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -145,9 +145,12 @@ def refresh_source(
     one parsing process is started for this call.
     """
     state = store.find_source(source.id)
-    with _parser(parser, settings) as pool:
+    with _parser(parser, settings, tagger) as pool:
         ctx = ReadContext(settings, client, pool, now, HostLimiter(settings.ingest.per_host))
         outcome = read_source(source, state, ctx)
+        tagged_by = pool.tagger
+    if tagged_by is not tagger and isinstance(outcome, ReadResult):
+        outcome = replace(outcome, tags=None)  # tagged with another tagger: tag again here
     return store_outcome(
         store,
         settings,
@@ -206,7 +209,10 @@ def store_outcome(
         )
         result.new_item_ids = upserted.new
         stories.link(source.id, upserted.signatures)
-        tag_items(store, tagger, store.get_items(upserted.new + upserted.updated))
+        if read.tags is not None:  # the parsing process tagged them already
+            store.save_tags({i: read.tags[pos] for i, pos in upserted.positions.items()})
+        else:
+            tag_items(store, tagger, store.get_items(upserted.new + upserted.updated))
     result.next_check_at = next_success_check(
         now,
         interval,
@@ -307,8 +313,9 @@ def refresh_all(
             todo.append(source)
     stories = StoryLinker(store, settings, now)
     hosts = HostLimiter(settings.ingest.per_host)
+    workers = min(settings.ingest.parse_workers, len(todo))
     with (
-        _parser(None, settings, workers=min(settings.ingest.parse_workers, len(todo))) as pool,
+        _parser(None, settings, tagger, workers=workers) as pool,
         ThreadPoolExecutor(max(1, min(settings.ingest.concurrency, len(todo)))) as threads,
     ):
         ctx = ReadContext(settings, client, pool, now, hosts)
@@ -336,12 +343,14 @@ def refresh_all(
 
 @contextmanager
 def _parser(
-    given: ParserPool | None, settings: Settings, *, workers: int | None = None
+    given: ParserPool | None, settings: Settings, tagger: Tagger, *, workers: int | None = None
 ) -> Iterator[ParserPool]:
     if given is not None:
         yield given
         return
-    with ParserPool.from_settings(settings.ingest, workers=max(1, workers or 1)) as pool:
+    with ParserPool.from_settings(
+        settings.ingest, workers=max(1, workers or 1), tagger=tagger
+    ) as pool:
         yield pool
 
 

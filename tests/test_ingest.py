@@ -1,9 +1,11 @@
 """Ingestion end to end, against a real HTTP server on 127.0.0.1 and a fresh SQLite file."""
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from digest.app import App
@@ -11,7 +13,7 @@ from digest.cli import cli
 from digest.compose import compose_digest
 from digest.ingest import RefreshResult, refresh_all, refresh_source
 from digest.sources.fetch import make_client
-from tests.conftest import FEEDS, FeedServer, write_config
+from tests.conftest import CORPUS, FEEDS, FeedServer, write_config
 
 THEMES = """
 [themes.missile_tests]
@@ -476,3 +478,34 @@ def test_hostile_servers_each_get_a_clear_error_and_the_run_goes_on(
     assert results["good"].new == 3 and results["many"].new == 1000
     assert results["latin1"].new == 3
     assert memory_watch.peak_mb < 1024
+
+
+@pytest.mark.slow
+def test_every_file_of_the_feedparser_corpus_survives_the_real_code_path(
+    tmp_path: Path, feed_server: FeedServer, open_app, memory_watch
+) -> None:
+    if not CORPUS.is_dir():
+        pytest.skip(f"the feedparser corpus is not at {CORPUS} (it comes with ../shared/)")
+    files = sorted(p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.*"))
+    files = [f for f in files if f.endswith((".xml", ".json"))]
+    app = open_app(config_with(tmp_path))
+    for i, name in enumerate(files):
+        url = feed_server.url(f"corpus/{name}")
+        app.store.add_source(f"c{i:04d}", url, title=name, origin="opml", now=app.clock())
+    started = time.monotonic()
+    results = ingest(app)
+    elapsed = time.monotonic() - started
+    assert len(results) == len(files) > 2000
+    bugs = [
+        (r.source_id, r.error)
+        for r in results.values()
+        if r.error and ("unexpectedly" in r.error or "the parser failed" in r.error)
+    ]
+    assert bugs == []
+    silent = [
+        s.title
+        for s in app.store.list_sources()
+        if not s.item_count and not s.last_error and not s.last_warning
+    ]
+    assert silent == []  # a feed that yields nothing says why
+    assert elapsed < 120 and memory_watch.peak_mb < 1024

@@ -19,7 +19,7 @@ import httpx
 
 from digest.config import DocumentsSource, FeedSource, Settings
 from digest.errors import FetchError, ParseError, SourceError
-from digest.models import Entry, Source
+from digest.models import Entry, Source, ThemeMatch
 from digest.sources.documents import scan_documents
 from digest.sources.fetch import fetch
 from digest.sources.pool import ParseJob, ParserPool
@@ -68,6 +68,8 @@ class ReadResult:
     ttl_minutes: int | None = None
     moved_to: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # The entries' theme matches, if the parsing process tagged them with `parser.tagger`.
+    tags: list[list[ThemeMatch]] | None = None
 
 
 class SourceKind(Protocol):
@@ -131,6 +133,7 @@ class FeedKind:
             ttl_minutes=parsed.ttl_minutes,
             moved_to=fetched.permanent_redirect,
             headers=fetched.headers,
+            tags=parsed.tags,
         )
 
     def _read_file(self, source: FeedSource, location: str, ctx: ReadContext) -> ReadResult:
@@ -160,7 +163,7 @@ class FeedKind:
                 ctx.settings.ingest.max_items_per_feed,
             )
         )
-        return ReadResult(parsed.entries, parsed.title, warnings=parsed.warnings)
+        return ReadResult(parsed.entries, parsed.title, warnings=parsed.warnings, tags=parsed.tags)
 
 
 KINDS: dict[str, SourceKind] = {"documents": DocumentsKind(), "feed": FeedKind()}

@@ -62,6 +62,7 @@ _ALLOWED_ATTRIBUTES = {
 }
 _BLOCK = re.compile(r"</?(?:p|div|br|li|ul|ol|h[1-6]|tr|table|blockquote|pre|hr)\b[^>]*>", re.I)
 _TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s")
 # Elements whose content goes too, not only their tags.
 _DROP_WITH_CONTENT = {
     "script",
@@ -119,9 +120,11 @@ def safe_url(
     """An absolute http(s) or mailto URL, or "" when the link is anything else."""
     if not url or not isinstance(url, str):
         return ""
-    url = "".join(url.split())  # whitespace inside a URL is how `java\nscript:` sneaks by
+    if _SPACE.search(url):
+        url = "".join(url.split())  # whitespace inside a URL is how `java\nscript:` sneaks by
     try:
-        if base:
+        # Most links are already absolute; urljoin is only worth its cost for the others.
+        if base and not url.startswith(("http://", "https://")):
             url = urljoin(base, url)
         parts = urlsplit(url)
     except ValueError:
@@ -204,12 +207,18 @@ def _drop_tracking_image(match: re.Match[str]) -> str:
     return match.group(0)
 
 
-def html_to_text(fragment: str) -> str:
-    """Plain text of an HTML fragment: block breaks kept as blank lines, entities decoded."""
+def html_to_text(fragment: str, *, sanitized: bool = False) -> str:
+    """Plain text of an HTML fragment: block breaks kept as blank lines, entities decoded.
+
+    `sanitized` says the fragment came from `sanitize_html`: its markup is well formed and
+    its text escaped, so tags can simply be dropped, without a second pass of nh3.
+    """
     if not fragment:
         return ""
     text = _BLOCK.sub("\n\n", fragment)
-    text = html.unescape(_TAG.sub("", nh3.clean(text, tags=set(), strip_comments=True)))
+    if not sanitized:
+        text = nh3.clean(text, tags=set(), strip_comments=True)
+    text = html.unescape(_TAG.sub("", text))
     text = text.translate(_CONTROL)
     paragraphs = (" ".join(p.split()) for p in re.split(r"\n\s*\n", text))
     return "\n\n".join(p for p in paragraphs if p)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import io
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from html import escape
@@ -18,7 +19,7 @@ from typing import Any
 import feedparser
 
 from digest.errors import ParseError
-from digest.models import Entry
+from digest.models import Entry, ThemeMatch
 from digest.sources.clean import (
     IMAGE_SCHEMES,
     canonical_url,
@@ -40,6 +41,8 @@ class ParsedFeed:
     warnings: list[str] = field(default_factory=list)
     ttl_minutes: int | None = None
     site_url: str = ""
+    # Each entry's theme matches, when the parsing process also tagged them (see pool.py).
+    tags: list[list[ThemeMatch]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +163,7 @@ def _finish(
 def clean_entry(source_id: str, raw: RawEntry, base: str | None) -> Entry:
     """One item made safe: sanitised HTML, plain text, a one-line title and safe links."""
     summary_html = sanitize_html(raw.html, raw.base or base)
-    text = html_to_text(summary_html)
+    text = html_to_text(summary_html, sanitized=True)
     url = canonical_url(safe_url(raw.link, base))
     title = clean_title(raw.title, fallback=text[:80] or url or "(untitled)")
     guid = " ".join(raw.guid.split())[:500] or url
@@ -240,6 +243,8 @@ def _bozo_reason(exc: Any) -> str:
     if exc is None:
         return "malformed XML"
     text = " ".join(str(exc).split())
+    # expat's "<unknown>:8:15: undefined entity" reads better the other way round.
+    text = re.sub(r"^<unknown>:(\d+):(\d+): (.*)$", r"\3 at line \1, column \2", text)
     name = type(exc).__name__
     if name == "CharacterEncodingOverride":
         return f"its declared character encoding was wrong: {text}"

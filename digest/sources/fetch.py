@@ -192,6 +192,7 @@ def _follow(
         try:
             with client.stream("GET", current, headers=headers) as response:
                 if response.status_code in (301, 302, 303, 307, 308):
+                    _drain(response)
                     target = _redirect_target(source_id, url, response)
                     all_permanent &= response.status_code in (301, 308)
                     current = target
@@ -205,6 +206,13 @@ def _follow(
         except httpx.HTTPError as exc:
             raise FetchError(source_id, _connect_reason(current, exc), url=current) from None
     raise FetchError(source_id, f"more than {MAX_REDIRECTS} redirects (a redirect loop?)", url=url)
+
+
+def _drain(response: httpx.Response, limit: int = 65536) -> None:
+    """Read a small unwanted body to its end, so that the connection can be used again."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) <= limit:
+        response.read()
 
 
 def _redirect_target(source_id: str, url: str, response: httpx.Response) -> str:
@@ -243,8 +251,10 @@ def _finish(
 ) -> Fetched:
     headers = {k.lower(): v for k, v in response.headers.items()}
     if response.status_code == 304:
+        response.read()  # nothing to read, but a response read to its end keeps its connection
         return Fetched(url, 304, b"", headers, not_modified=True, permanent_redirect=permanent)
     if response.status_code >= 400 or response.status_code < 200:
+        _drain(response)
         raise FetchError(
             source_id,
             status_reason(response.status_code),

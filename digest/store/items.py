@@ -23,6 +23,8 @@ class UpsertResult:
     unchanged: int = 0
     # The story signature of each new item, for linking it to the same story elsewhere.
     signatures: dict[int, bytes] = field(default_factory=dict)
+    # Where each new or updated item was in the entries given (item id -> index).
+    positions: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +94,18 @@ class ItemsMixin(StoreBase):
                         matches[i] = other
                         claimed.add(other.id)
                         break
-            fresh: list[tuple[Entry, str]] = []
+            fresh: list[tuple[int, Entry, str]] = []
             changes: list[dict[str, Any]] = []
             for i, (entry, digest) in enumerate(batch):
                 row = matches[i]
                 if repeated[i] or (row is not None and row.content_hash == digest):
                     result.unchanged += 1
                 elif row is None:
-                    fresh.append((entry, digest))
+                    fresh.append((i, entry, digest))
                 else:
                     changes.append({"_id": row.id, **_content(entry, digest), "updated_at": now})
                     result.updated.append(row.id)
+                    result.positions[row.id] = i
             if changes:
                 # An executemany UPDATE: the non-bound keys of each dict are the SET columns.
                 conn.execute(update(items).where(items.c.id == bindparam("_id")), changes)
@@ -118,11 +121,12 @@ class ItemsMixin(StoreBase):
                             "updated_at": now,
                             **_content(entry, digest),
                         }
-                        for entry, digest in fresh
+                        for _, entry, digest in fresh
                     ],
                 )
-                for item_id, (entry, _) in zip(inserted.scalars(), fresh, strict=True):
+                for item_id, (i, entry, _) in zip(inserted.scalars(), fresh, strict=True):
                     result.new.append(int(item_id))
+                    result.positions[int(item_id)] = i
                     if entry.signature:
                         result.signatures[int(item_id)] = entry.signature
         return result
