@@ -120,10 +120,9 @@ class StoryLinker:
             )
         links: dict[int, int] = {}
         for item_id, sig in sorted(signatures.items()):
-            story = self._index.story_for(source_id, sig)
+            story = self._index.place(item_id, source_id, sig)
             if story is not None:
                 links[item_id] = story
-            self._index.add(Known(item_id, source_id, story or item_id, sig))
         self._store.link_stories(links)
         return len(links)
 

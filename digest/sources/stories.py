@@ -21,7 +21,7 @@ from datasketch import MinHash
 NUM_PERM = 128
 SCHEME = "affine32"
 SHINGLE_WORDS = 3
-MAX_WORDS = 150  # the opening is what syndicated copies share; more only costs time
+MAX_WORDS = 100  # the opening is what syndicated copies share; more only costs time
 MIN_SHINGLES = 8  # a few words are no evidence of anything
 _WORD = re.compile(r"\w+")
 _BASE = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME)
@@ -80,7 +80,7 @@ class StoryIndex:
 
     def __init__(self, threshold: float, known: Iterable[Known] = ()) -> None:
         self.threshold = threshold
-        self._buckets: dict[bytes, list[int]] = {}
+        self._buckets: dict[tuple[int, bytes], list[int]] = {}
         self._known: dict[int, Known] = {}
         for k in known:
             self.add(k)
@@ -88,22 +88,37 @@ class StoryIndex:
     def __len__(self) -> int:
         return len(self._known)
 
-    def _bands(self, sig: bytes) -> list[bytes]:
+    def _bands(self, sig: bytes) -> list[tuple[int, bytes]]:
         width = len(sig) // self.BANDS
-        return [bytes([i]) + sig[i * width : (i + 1) * width] for i in range(self.BANDS)]
+        return [(i, sig[i * width : (i + 1) * width]) for i in range(self.BANDS)]
 
     def add(self, known: Known) -> None:
         if len(known.signature) != NUM_PERM * 4 or known.item_id in self._known:
             return
+        self._add(known, self._bands(known.signature))
+
+    def _add(self, known: Known, bands: list[tuple[int, bytes]]) -> None:
         self._known[known.item_id] = known
-        for band in self._bands(known.signature):
+        for band in bands:
             self._buckets.setdefault(band, []).append(known.item_id)
 
     def story_for(self, source_id: str, sig: bytes) -> int | None:
         """The story id of the most similar recent item from another source, if one is."""
         if len(sig) != NUM_PERM * 4:
             return None
-        candidates = {i for band in self._bands(sig) for i in self._buckets.get(band, ())}
+        return self._best(source_id, sig, self._bands(sig))
+
+    def place(self, item_id: int, source_id: str, sig: bytes) -> int | None:
+        """Find the new item's story (as `story_for`), then remember the item itself."""
+        if len(sig) != NUM_PERM * 4 or item_id in self._known:
+            return None
+        bands = self._bands(sig)
+        story = self._best(source_id, sig, bands)
+        self._add(Known(item_id, source_id, story or item_id, sig), bands)
+        return story
+
+    def _best(self, source_id: str, sig: bytes, bands: list[tuple[int, bytes]]) -> int | None:
+        candidates = {i for band in bands for i in self._buckets.get(band, ())}
         scored = [
             (similarity(sig, known.signature), -known.story_id)
             for known in (self._known[i] for i in candidates)
