@@ -65,8 +65,13 @@ class RefreshResult:
         return advice(self.source_id, self.status, self.next_check_at)
 
 
-def advice(source_id: str, status: str, next_check_at: datetime | None) -> str:
-    """What a user can do about a source in this state, as one sentence."""
+def advice(
+    source_id: str, status: str, next_check_at: datetime | None, *, more: bool = True
+) -> str:
+    """What a user can do about a source in this state, as one sentence.
+
+    `more` adds where to read more (left out where the user already is reading it).
+    """
     if status == "paused":
         return (
             "It is paused after too many failed checks in a row; fix the cause, then run "
@@ -78,7 +83,9 @@ def advice(source_id: str, status: str, next_check_at: datetime | None) -> str:
             f"'digest sources resume {source_id}' if the feed comes back."
         )
     when = f"{next_check_at:%Y-%m-%d %H:%M} UTC" if next_check_at else "on the next run"
-    return f"Next try {when}; see 'digest sources show {source_id}'."
+    return (
+        f"Next try {when}; see 'digest sources show {source_id}'." if more else f"Next try {when}."
+    )
 
 
 def configured_sources(settings: Settings, store: Store) -> list[AnySource]:
@@ -267,7 +274,8 @@ def _record_failure(
             max_backoff=timedelta(hours=settings.ingest.max_backoff_hours),
         )
     store.record_check(source.id, now, error=exc.reason, status=status, next_check_at=next_check)
-    log.warning("refresh failed: %s", exc.reason, extra={"source_id": source.id, "url": location})
+    # A failure is data (on the source, in the summary), not something to shout on stderr.
+    log.info("refresh failed: %s", exc.reason, extra={"source_id": source.id, "url": location})
     return RefreshResult(
         source.id,
         error=exc.reason,

@@ -309,6 +309,15 @@ def test_near_duplicate_texts_have_similar_signatures_and_others_do_not() -> Non
     assert signature("Short", "Too few words") == b""
 
 
+def test_a_lower_story_threshold_uses_narrower_bands_and_still_finds_the_pair() -> None:
+    extra_a = " ".join(f"alpha{i} beta{i} gamma{i}." for i in range(20))
+    extra_b = " ".join(f"delta{i} eps{i} zeta{i}." for i in range(20))
+    a, b = signature("A", STORY + " " + extra_a), signature("B", STORY + " " + extra_b)
+    assert 0.15 < similarity(a, b) < 0.45
+    index = StoryIndex(similarity(a, b) - 0.05, [Known(1, "wire", 1, a)])
+    assert index.story_for("paper", b) == 1
+
+
 def test_story_index_links_only_across_sources() -> None:
     index = StoryIndex(0.5, [Known(1, "wire", 1, signature("Missile", STORY))])
     assert index.story_for("wire", signature("Missile", STORY)) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -16,6 +17,7 @@ from digest.sources.fetch import make_client
 from digest.sources.opml import read_opml, write_opml
 from digest.sources.pool import ParserPool
 
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")  # as config.toml's source ids
 _ORIGINS = {
     "config": "config.toml",
     "cli": "added with 'digest sources add'",
@@ -96,7 +98,7 @@ def show(ctx: Context, source_id: str) -> None:
         ("Last-Modified", s.last_modified or "-"),
     ]
     if s.last_error or s.status != "active":
-        rows.append(("what next", advice(s.id, s.status, s.next_check_at)))
+        rows.append(("what next", advice(s.id, s.status, s.next_check_at, more=False)))
     ctx.console.print(table(f"Source {s.id}", ["", ""], rows))
 
 
@@ -124,6 +126,11 @@ def add(
 ) -> None:
     """Add a feed by its address, or by a web page that links to one."""
     app = ctx.app()
+    if source_id is not None and not _ID.match(source_id):
+        raise click.BadParameter(
+            f'"{source_id}" is not an id; expected lowercase letters, digits, - and _',
+            param_hint="--id",
+        )
     if not url.lower().startswith(("http://", "https://")):
         raise DigestError(
             f"Cannot add '{url}': only http(s) addresses can be added here.",

@@ -69,17 +69,18 @@ class Known:
 class StoryIndex:
     """Recent items' signatures, to find the story a new item belongs to.
 
-    Locality-sensitive hashing by banding: the 128 values are cut into 32 bands of 4, and
-    two items that agree on a whole band become candidates (an item pair with a Jaccard
-    similarity of 0.5 shares a band with probability 0.87; at 0.6, 0.99). Candidates are
-    then compared in full. Built from the store once per run and grown as items are
-    added; it lives no longer than one refresh run.
+    Locality-sensitive hashing by banding: the 128 values are cut into bands, and two items
+    that agree on a whole band become candidates, then compared in full. The band width
+    follows the threshold so that a pair at the threshold is found 9 times in 10 or more:
+    32 bands of 4 from 0.45 up (a pair at 0.5 is found with probability 0.87, at 0.6 0.99),
+    42 of 3 from 0.3, else 64 of 2. Built from the store once per run and grown as items
+    are added; it lives no longer than one refresh run.
     """
-
-    BANDS = 32
 
     def __init__(self, threshold: float, known: Iterable[Known] = ()) -> None:
         self.threshold = threshold
+        rows = 4 if threshold >= 0.45 else 3 if threshold >= 0.3 else 2
+        self._rows, self._bands_count = rows, NUM_PERM // rows
         self._buckets: dict[tuple[int, bytes], list[int]] = {}
         self._known: dict[int, Known] = {}
         for k in known:
@@ -89,8 +90,8 @@ class StoryIndex:
         return len(self._known)
 
     def _bands(self, sig: bytes) -> list[tuple[int, bytes]]:
-        width = len(sig) // self.BANDS
-        return [(i, sig[i * width : (i + 1) * width]) for i in range(self.BANDS)]
+        width = self._rows * 4  # bytes: 4 per value
+        return [(i, sig[i * width : (i + 1) * width]) for i in range(self._bands_count)]
 
     def add(self, known: Known) -> None:
         if len(known.signature) != NUM_PERM * 4 or known.item_id in self._known:
