@@ -330,21 +330,28 @@ def refresh_all(
             threads.submit(read_source, source, states.get(source.id), ctx): source
             for source in _by_host(todo, states)
         }
-        for future in as_completed(futures):
-            source = futures[future]
-            result = store_outcome(
-                store,
-                settings,
-                source,
-                states.get(source.id),
-                future.result(),
-                tagger=tagger,
-                now=now,
-                stories=stories,
-            )
-            results[source.id] = result
-            if on_done is not None:
-                on_done(result)
+        try:
+            for future in as_completed(futures):
+                source = futures[future]
+                result = store_outcome(
+                    store,
+                    settings,
+                    source,
+                    states.get(source.id),
+                    future.result(),
+                    tagger=tagger,
+                    now=now,
+                    stories=stories,
+                )
+                results[source.id] = result
+                if on_done is not None:
+                    on_done(result)
+        except BaseException:
+            # Ctrl-C or a database failure: start nothing more; fetches under way end by
+            # their own time limits, and what was stored stays stored.
+            for future in futures:
+                future.cancel()
+            raise
     return [results[s.id] for s in chosen if s.id in results]
 
 
