@@ -239,6 +239,7 @@ def one_round(base: str, feed_count: int, cores: str, folder: Path) -> dict[str,
         "cold_items_per_s": new / cold_seconds,
         "ratio": (new / cold_seconds) / bare,
         "cpu_ratio": (new / cold_cpu) / bare_cpu_rate,
+        "cores_busy": cold_cpu / cold_seconds,
         "untagged_cpu_ratio": (new / (cold_cpu - tag_cpu)) / bare_cpu_rate,
         "warm_feeds_per_s": statistics.median(warm_rates),
         "startup_s": startup,
@@ -309,15 +310,12 @@ def main() -> None:
         ("cpu_ratio", "  same, per CPU second"),
         ("untagged_cpu_ratio", "  same, tagging left out"),
         ("warm_feeds_per_s", "warm (all 304), feeds/s"),
+        ("cores_busy", "cores kept busy, cold"),
         ("startup_s", "parser start-up, s (once)"),
     ):
         one = statistics.median(r[key] for r in results["one"])
         every = statistics.median(r[key] for r in results["all"])
-        fmt = (
-            "{:>12.2f}"
-            if key in ("ratio", "cpu_ratio", "untagged_cpu_ratio", "startup_s")
-            else "{:>12.0f}"
-        )
+        fmt = "{:>12.0f}" if key.endswith("_per_s") else "{:>12.2f}"
         print(f"{label:28}" + fmt.format(one) + fmt.format(every))
 
 

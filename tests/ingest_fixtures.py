@@ -1,4 +1,5 @@
-"""Fixtures for ingestion tests: watching the memory of this process and its children."""
+"""Fixtures and helpers for ingestion tests: configs with feeds, a refresh, the CLI, and a
+watch on the memory of this process and its children."""
 
 from __future__ import annotations
 
@@ -7,7 +8,54 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner
+
+from digest.app import App
+from digest.cli import cli
+from digest.ingest import RefreshResult, refresh_all
+from digest.sources.fetch import make_client
+from tests.conftest import write_config
+
+THEMES = """
+[themes.missile_tests]
+label = "Missile tests"
+context = ["north korea", "pyongyang"]
+[themes.missile_tests.phrases]
+"missile" = 0.8
+"""
+
+
+def config_with(tmp_path: Path, *feeds: tuple[str, str], ingest: str = "") -> Path:
+    sources = "".join(
+        f'[[sources]]\nid = "{source_id}"\nkind = "feed"\nurl = "{url}"\n\n'
+        for source_id, url in feeds
+    )
+    return write_config(tmp_path, f"[ingest]\n{ingest}\n\n" + sources + THEMES)
+
+
+def ingest(app: App, only: list[str] | None = None) -> dict[str, RefreshResult]:
+    with make_client(app.settings.ingest) as client:
+        results = refresh_all(
+            app.store, app.settings, client=client, tagger=app.tagger, now=app.clock(), only=only
+        )
+    return {r.source_id: r for r in results}
+
+
+def run(config: Path, *args: str) -> click.testing.Result:
+    # A wide terminal, so that rich does not wrap the tables' sentences.
+    return CliRunner(env={"COLUMNS": "250"}).invoke(cli, ["--config", str(config), *args])
+
+
+def feed(*items: tuple[str, str, str, str], title: str = "F") -> bytes:
+    """An RSS feed of (guid, link, title, text) items."""
+    body = "".join(
+        f'<item><guid isPermaLink="false">{guid}</guid><link>{link}</link><title>{title}</title>'
+        f"<description>{text}</description></item>"
+        for guid, link, title, text in items
+    )
+    return f'<rss version="2.0"><channel><title>{title}</title>{body}</channel></rss>'.encode()
 
 
 def _rss_kb(pid: int) -> int:

@@ -1,49 +1,13 @@
 """Ingestion end to end, against a real HTTP server on 127.0.0.1 and a fresh SQLite file."""
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
-import click
-import pytest
-from click.testing import CliRunner
-
-from digest.app import App
-from digest.cli import cli
 from digest.compose import compose_digest
-from digest.ingest import RefreshResult, refresh_all, refresh_source
+from digest.ingest import refresh_source
 from digest.sources.fetch import make_client
-from tests.conftest import CORPUS, FEEDS, FeedServer, write_config
-
-THEMES = """
-[themes.missile_tests]
-label = "Missile tests"
-context = ["north korea", "pyongyang"]
-[themes.missile_tests.phrases]
-"missile" = 0.8
-"""
-
-
-def config_with(tmp_path: Path, *feeds: tuple[str, str], ingest: str = "") -> Path:
-    sources = "".join(
-        f'[[sources]]\nid = "{source_id}"\nkind = "feed"\nurl = "{url}"\n\n'
-        for source_id, url in feeds
-    )
-    return write_config(tmp_path, f"[ingest]\n{ingest}\n\n" + sources + THEMES)
-
-
-def ingest(app: App, only: list[str] | None = None) -> dict[str, RefreshResult]:
-    with make_client(app.settings.ingest) as client:
-        results = refresh_all(
-            app.store, app.settings, client=client, tagger=app.tagger, now=app.clock(), only=only
-        )
-    return {r.source_id: r for r in results}
-
-
-def run(config: Path, *args: str) -> click.testing.Result:
-    # A wide terminal, so that rich does not wrap the tables' sentences.
-    return CliRunner(env={"COLUMNS": "250"}).invoke(cli, ["--config", str(config), *args])
-
+from tests.conftest import FeedServer, write_config
+from tests.ingest_fixtures import THEMES, config_with, feed, ingest, run
 
 # -- fetching -------------------------------------------------------------------------
 
@@ -233,15 +197,6 @@ def test_ingesting_the_sample_sources_twice_stores_nothing_new(
     assert app.store.count_items() == 33
 
 
-def feed(*items: tuple[str, str, str, str], title: str = "F") -> bytes:
-    body = "".join(
-        f'<item><guid isPermaLink="false">{guid}</guid><link>{link}</link><title>{title}</title>'
-        f"<description>{text}</description></item>"
-        for guid, link, title, text in items
-    )
-    return f'<rss version="2.0"><channel><title>{title}</title>{body}</channel></rss>'.encode()
-
-
 def test_changed_content_updates_in_place_and_keeps_first_seen(
     tmp_path: Path, feed_server: FeedServer, open_app, clock
 ) -> None:
@@ -355,157 +310,3 @@ def test_the_store_schema_matches_its_migrations(sample_config: Path, open_app) 
     with app.store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert [d for d in diff if "apscheduler" not in str(d)] == []
-
-
-# -- the command line -----------------------------------------------------------------
-
-
-def test_ingest_shows_a_summary_table_per_source(tmp_path: Path, feed_server: FeedServer) -> None:
-    config = config_with(
-        tmp_path, ("good", feed_server.url("small.xml")), ("bad", feed_server.url("404"))
-    )
-    output = run(config, "ingest").output
-    assert "new" in output and "updated" in output and "unchanged" in output
-    assert "failed" in output and "the feed was not found (HTTP 404)" in output
-    assert "1 of 2 sources failed" in output
-
-
-def test_sources_shows_health_and_show_explains_one(
-    tmp_path: Path, feed_server: FeedServer
-) -> None:
-    config = config_with(tmp_path, ("bad", feed_server.url("404")))
-    run(config, "ingest")
-    table = run(config, "sources").output
-    for column in ("status", "last success", "last error", "errors", "next check", "items"):
-        assert column in table.replace("\n", " ") or column.split()[0] in table
-    assert "The feed was not found" in table
-    shown = run(config, "sources", "show", "bad").output
-    assert "Next try" in shown and "config.toml" in shown
-    missing = run(config, "sources", "show", "nope")
-    assert missing.exit_code == 1 and "No source 'nope'" in missing.output
-
-
-def test_sources_add_finds_the_feed_behind_a_page_and_ingest_reads_it(
-    tmp_path: Path, feed_server: FeedServer
-) -> None:
-    config = config_with(tmp_path)
-    added = run(config, "sources", "add", feed_server.url("page.html"))
-    assert added.exit_code == 0, added.output
-    assert f"Found the feed {feed_server.url('small.xml')}" in added.output
-    assert "Added 'small-test-feed'" in added.output
-    assert "small-test-feed" in run(config, "sources").output
-    assert "3 " in run(config, "ingest", "--source", "small-test-feed").output
-    again = run(config, "sources", "add", feed_server.url("small.xml"))
-    assert again.exit_code == 1 and "already reads it" in again.output
-
-
-def test_sources_add_explains_a_page_without_a_feed(
-    tmp_path: Path, feed_server: FeedServer
-) -> None:
-    result = run(config_with(tmp_path), "sources", "add", feed_server.url("no-feed.html"))
-    assert result.exit_code == 1 and "the page announces no feed" in result.output
-    assert "Traceback" not in result.output
-    local = run(config_with(tmp_path), "sources", "add", "/etc/passwd")
-    assert local.exit_code == 1 and "config.toml" in local.output
-
-
-def test_opml_import_then_export_round_trips(tmp_path: Path, feed_server: FeedServer) -> None:
-    config = config_with(tmp_path, ("small", feed_server.url("small.xml")))
-    opml = tmp_path / "feeds.opml"
-    opml.write_text(
-        f'<opml version="2.0"><body><outline text="Tech">'
-        f'<outline text="Atom one" xmlUrl="{feed_server.url("atom10.atom")}"/>'
-        f'<outline text="Dup" xmlUrl="{feed_server.url("small.xml")}"/>'
-        f"</outline></body></opml>"
-    )
-    result = run(config, "sources", "import", str(opml))
-    assert "Imported 1 feeds" in result.output and "already read by 'small'" in result.output
-    exported = run(config, "sources", "export").output
-    assert feed_server.url("atom10.atom") in exported and feed_server.url("small.xml") in exported
-    assert run(config, "sources", "remove", "atom-one").exit_code == 0
-    assert "atom-one" not in run(config, "sources").output
-
-
-# -- survival -------------------------------------------------------------------------
-
-ENTITY_BOMB = (
-    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "' + b"a" * 100_000 + b'">]>'
-    b"<rss><channel><title>t</title><item><title>" + b"&a;" * 5000 + b"</title></item>"
-    b"</channel></rss>"
-)
-EXTERNAL = (
-    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-    b"<rss><channel><title>t</title><item><title>&x;</title></item></channel></rss>"
-)
-
-
-def test_hostile_servers_each_get_a_clear_error_and_the_run_goes_on(
-    tmp_path: Path, feed_server: FeedServer, open_app, memory_watch
-) -> None:
-    feed_server.overrides["/bomb.xml"] = ENTITY_BOMB
-    feed_server.overrides["/external.xml"] = EXTERNAL
-    small = (FEEDS / "small.xml").read_bytes()
-    feed_server.overrides["/truncated.xml"] = small[: len(small) // 2]
-    feed_server.overrides["/truncated-early.xml"] = small[:120]
-    feed_server.overrides["/latin1.xml"] = small.replace(
-        b"Seoul weather", "Séoul wéather".encode("latin-1")
-    )
-    hostile = {
-        "bomb": ("bomb.xml", "entity-expansion"),
-        "external": ("external.xml", "external XML entity"),
-        "gzip": ("gzip-bomb", "larger than the 10,000,000 byte limit"),
-        "huge": ("huge", "larger than the 10,000,000 byte limit"),
-        "many": ("many", "the feed has 20,000 items; only the first 1,000 were read"),
-        "drip": ("drip", "took longer than 3s in all"),
-        "hang": ("hang", "stopped answering for 1.5s"),
-        "loop": ("loop", "more than 5 redirects"),
-        "html": ("page.html", "web page, not a feed"),
-        "truncated": ("truncated.xml", "malformed"),
-        "truncated-early": ("truncated-early.xml", "not a usable feed"),
-        "latin1": ("latin1.xml", "declared character encoding was wrong"),
-    }
-    config = config_with(
-        tmp_path,
-        *[(name, feed_server.url(path)) for name, (path, _) in hostile.items()],
-        ("good", feed_server.url("small.xml")),
-        ingest="timeout_seconds = 3\nread_timeout_seconds = 1.5",
-    )
-    app = open_app(config)
-    results = ingest(app)
-    for name, (_, reason) in hostile.items():
-        said = results[name].error or "; ".join(results[name].warnings)
-        assert reason in said, (name, said)
-    assert results["good"].new == 3 and results["many"].new == 1000
-    assert results["latin1"].new == 3
-    assert memory_watch.peak_mb < 1024
-
-
-@pytest.mark.slow
-def test_every_file_of_the_feedparser_corpus_survives_the_real_code_path(
-    tmp_path: Path, feed_server: FeedServer, open_app, memory_watch
-) -> None:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the feedparser corpus is not at {CORPUS} (it comes with ../shared/)")
-    files = sorted(p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.*"))
-    files = [f for f in files if f.endswith((".xml", ".json"))]
-    app = open_app(config_with(tmp_path))
-    for i, name in enumerate(files):
-        url = feed_server.url(f"corpus/{name}")
-        app.store.add_source(f"c{i:04d}", url, title=name, origin="opml", now=app.clock())
-    started = time.monotonic()
-    results = ingest(app)
-    elapsed = time.monotonic() - started
-    assert len(results) == len(files) > 2000
-    bugs = [
-        (r.source_id, r.error)
-        for r in results.values()
-        if r.error and ("unexpectedly" in r.error or "the parser failed" in r.error)
-    ]
-    assert bugs == []
-    silent = [
-        s.title
-        for s in app.store.list_sources()
-        if not s.item_count and not s.last_error and not s.last_warning
-    ]
-    assert silent == []  # a feed that yields nothing says why
-    assert elapsed < 120 and memory_watch.peak_mb < 1024

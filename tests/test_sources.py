@@ -19,7 +19,6 @@ from digest.sources.polling import (
     next_success_check,
     retry_after_seconds,
 )
-from digest.sources.pool import ParseJob, ParserPool
 from digest.sources.stories import Known, StoryIndex, signature, similarity
 from tests.conftest import FEEDS, REPO
 
@@ -264,28 +263,6 @@ def test_wrongly_encoded_feed_is_read_with_a_warning() -> None:
     body = body.replace("Café".encode(), "Café".encode("latin-1"))
     parsed = parse(body)
     assert parsed.entries[0].title == "Café" and "encoding" in parsed.warnings[0]
-
-
-# -- parsing processes ------------------------------------------------------------------
-
-
-def test_the_pool_turns_a_slow_parse_into_an_error_and_recovers() -> None:
-    with ParserPool(1, timeout=0.01, memory_mb=256) as pool:
-        items = "".join(f"<item><title>n{i}</title><guid>{i}</guid></item>" for i in range(3000))
-        with pytest.raises(ParseError, match="took longer than"):
-            pool.parse(ParseJob("slow", rss(items), RSS, "https://x.example/", NOW, 10))
-        pool.timeout = 30
-        parsed = pool.parse(
-            ParseJob("ok", (FEEDS / "small.xml").read_bytes(), RSS, "https://x.example/", NOW, 10)
-        )
-    assert len(parsed.entries) == 3
-
-
-def test_the_pool_bounds_memory() -> None:
-    huge = rss("<item><title>" + "x" * 60_000_000 + "</title></item>")
-    with ParserPool(1, timeout=60, memory_mb=128) as pool:
-        with pytest.raises(ParseError, match="memory|MB"):
-            pool.parse(ParseJob("big", huge, RSS, "https://x.example/", NOW, 10))
 
 
 # -- stories ----------------------------------------------------------------------------
