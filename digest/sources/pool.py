@@ -7,7 +7,9 @@ its source and nothing else. Several workers also put both cores to use.
 
 Workers come from the "forkserver" start method: a clean process with the parsing modules
 already imported forks each worker in milliseconds, and no thread of the program (the
-fetchers, a web server) is ever forked.
+fetchers, a web server) is ever forked. As with any multiprocessing program, a script that
+ingests must keep its top level behind `if __name__ == "__main__":`, since the forkserver
+imports the main module once.
 """
 
 from __future__ import annotations
