@@ -138,15 +138,59 @@ class IngestSettings(Section):
     interval_minutes: int = Field(
         60, ge=1, description="Default minutes between two checks of a source."
     )
-    timeout_seconds: float = Field(20.0, gt=0, description="Seconds a fetch may take in all.")
+    max_interval_hours: int = Field(
+        24,
+        ge=1,
+        le=24 * 7,
+        description="Longest wait a feed can ask for (TTL, Cache-Control, Expires).",
+    )
+    timeout_seconds: float = Field(
+        30.0, gt=0, description="Seconds one fetch may take in all, redirects included."
+    )
+    connect_timeout_seconds: float = Field(
+        10.0, gt=0, description="Seconds to wait for a server to accept the connection."
+    )
+    read_timeout_seconds: float = Field(
+        15.0, gt=0, description="Seconds to wait for the next bytes from a server."
+    )
     max_bytes: int = Field(
         10_000_000, ge=1024, description="Largest feed body accepted, counted decompressed."
     )
     concurrency: int = Field(8, ge=1, le=64, description="Feeds fetched at once.")
     per_host: int = Field(2, ge=1, le=16, description="Feeds fetched at once from one host.")
     user_agent: str = Field(
-        "digest/0.1 (+https://github.com/digest-newsletter/digest)",
+        "digest/0.1 (feed reader; +https://github.com/digest-newsletter/digest)",
         description="User-Agent sent with every fetch.",
+    )
+    error_limit: int = Field(
+        8,
+        ge=1,
+        le=100,
+        description="Failed checks in a row after which a source is paused.",
+    )
+    max_backoff_hours: int = Field(
+        24, ge=1, le=24 * 7, description="Longest wait between two checks after errors."
+    )
+    parse_workers: int = Field(
+        2, ge=1, le=32, description="Processes that parse feeds (about one per core)."
+    )
+    parse_timeout_seconds: float = Field(
+        30.0, gt=0, description="Seconds one feed may take to parse before it is given up."
+    )
+    parse_memory_mb: int = Field(
+        512, ge=128, description="Memory one parsing process may use, in MB."
+    )
+    max_items_per_feed: int = Field(
+        1000, ge=1, description="Most items read from one feed at one check."
+    )
+    story_similarity: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="How alike two items from different sources must be to count as one story.",
+    )
+    story_window_days: int = Field(
+        3, ge=1, le=60, description="How many days back an item is compared with for stories."
     )
 
 
