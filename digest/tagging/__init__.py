@@ -13,10 +13,10 @@ from typing import Protocol
 
 from digest.config import ThemeSettings
 from digest.models import ThemeMatch
-from digest.tagging.matcher import PhraseTagger
+from digest.tagging.matcher import RuleTagger
 
 # Bump when the matching rules change in a way that moves scores, so stored tags refresh.
-TAGGER_VERSION = "1"
+TAGGER_VERSION = "2"
 
 
 class Tagger(Protocol):
@@ -33,7 +33,7 @@ class Tagger(Protocol):
 
 def build_tagger(themes: Mapping[str, ThemeSettings]) -> Tagger:
     """Compile the configured themes into the tagger the pipeline uses."""
-    return PhraseTagger(themes)
+    return RuleTagger(themes)
 
 
 def theme_fingerprints(themes: Mapping[str, ThemeSettings]) -> dict[str, str]:
