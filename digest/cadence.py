@@ -29,13 +29,13 @@ def cadence_trigger(cadence: str, timezone: tzinfo) -> CronTrigger:
         return CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=timezone)
     if len(text.split()) == 5 and not text.split()[0].isalpha():
         try:
-            minute, hour, day, month, weekday = text.split()
+            minutes, hours, days, months, weekdays = text.split()
             return CronTrigger(
-                minute=minute,
-                hour=hour,
-                day=day,
-                month=month,
-                day_of_week=_cron_weekdays(weekday),
+                minute=minutes,
+                hour=hours,
+                day=days,
+                month=months,
+                day_of_week=_cron_weekdays(weekdays),
                 timezone=timezone,
             )
         except ValueError as exc:

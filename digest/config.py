@@ -394,6 +394,10 @@ class Settings(Section):
         return os.environ.get("DIGEST_SECRET_KEY") or self.digest.secret_key
 
 
+def _of_type(value: Any, kind: type, default: Any) -> Any:
+    return value if isinstance(value, kind) else default
+
+
 def check_email(value: str) -> str:
     """Validate an address (no DNS lookups) and return its normalised form."""
     try:
@@ -444,9 +448,9 @@ def reference_problems(raw: dict[str, Any]) -> list[str]:
     They are checked apart from the per-field validation so that one run reports both.
     """
     problems: list[str] = []
-    sources = raw.get("sources") if isinstance(raw.get("sources"), list) else []
-    themes = raw.get("themes") if isinstance(raw.get("themes"), dict) else {}
-    subscribers = raw.get("subscribers") if isinstance(raw.get("subscribers"), list) else []
+    sources: list[Any] = _of_type(raw.get("sources"), list, [])
+    themes: dict[str, Any] = _of_type(raw.get("themes"), dict, {})
+    subscribers: list[Any] = _of_type(raw.get("subscribers"), list, [])
     seen: set[str] = set()
     for i, source in enumerate(sources):
         source_id = source.get("id") if isinstance(source, dict) else None
@@ -471,7 +475,7 @@ def reference_problems(raw: dict[str, Any]) -> list[str]:
     for i, sub in enumerate(subscribers):
         if not isinstance(sub, dict):
             continue
-        alerts = sub.get("alerts") if isinstance(sub.get("alerts"), dict) else {}
+        alerts: dict[str, Any] = _of_type(sub.get("alerts"), dict, {})
         for key, listed in (("themes", sub.get("themes")), ("alerts.themes", alerts.get("themes"))):
             for theme in listed if isinstance(listed, list) else []:
                 if theme not in themes:

@@ -10,6 +10,7 @@ DigestError
   RenderError                 a template failed
   DeliveryError               a message could not be handed to its backend
   NotFoundError               a subscriber, source or item named by the user does not exist
+  SubscriptionError           a subscription change that is not allowed (e.g. re-subscribing)
 
 Exceptions carry fields and never log themselves; the CLI and web turn them into text.
 """
@@ -107,3 +108,7 @@ class DeliveryError(DigestError):
 
 class NotFoundError(DigestError):
     """Something named by the user does not exist."""
+
+
+class SubscriptionError(DigestError):
+    """A subscription change that is not allowed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -23,6 +24,12 @@ class Entry:
     text: str
     published_at: datetime | None = None
     author: str = ""
+
+    @property
+    def content_hash(self) -> str:
+        """Identifies the content regardless of where it came from or how it is spaced."""
+        normal = " ".join(f"{self.title}\n{self.text}".split()).casefold()
+        return hashlib.sha256(normal.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,74 @@
+"""What every command shares: the --config path, the opened app, the console, tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from digest.app import App
+
+
+@dataclass(slots=True)
+class Context:
+    """Carried by click; opens the app the first time a command needs it."""
+
+    config: Path
+    console: Console = field(default_factory=Console)
+    _app: App | None = None
+
+    def app(self, *, sync: bool = True) -> App:
+        if self._app is None:
+            self._app = App.open(self.config, sync=sync)
+        return self._app
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
+    out = Table(title=title, title_justify="left", header_style="bold")
+    for i, column in enumerate(columns):
+        # The first column names the row (an id, an address): never wrap it.
+        out.add_column(column, overflow="fold", no_wrap=i == 0)
+    for row in rows:
+        out.add_row(*("" if v is None else str(v) for v in row))
+    return out
+
+
+def when(value: datetime | None, zone: str | None = None) -> str:
+    """A datetime for a table: local to `zone` if given, else UTC; "-" if unknown."""
+    if value is None:
+        return "-"
+    if zone:
+        from zoneinfo import ZoneInfo
+
+        return f"{value.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M %Z}"
+    return f"{value:%Y-%m-%d %H:%M} UTC"
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An ISO time from the command line; a time without a zone is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f'"{value}" is not an ISO time like 2026-11-23T07:00+09:00'
+        ) from None
+    if parsed.tzinfo is None:
+        from datetime import UTC
+
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed

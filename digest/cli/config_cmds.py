@@ -1,0 +1,113 @@
+"""`digest config check|show` and `digest db upgrade|status`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from pydantic import BaseModel
+
+from digest.cli.common import Context, pass_context, table
+from digest.config import load_settings
+from digest.starter import starter_config
+from digest.store import Store
+
+
+@click.group("config")
+def config_group() -> None:
+    """Check or show the configuration."""
+
+
+@config_group.command("check")
+@pass_context
+def check(ctx: Context) -> None:
+    """Validate config.toml and report every problem at once (exit 2 if any)."""
+    settings = load_settings(ctx.config)
+    click.echo(
+        f"{ctx.config}: OK ({len(settings.sources)} sources, {len(settings.themes)} themes, "
+        f"{len(settings.subscribers)} subscribers)"
+    )
+
+
+@config_group.command("show")
+@pass_context
+def show(ctx: Context) -> None:
+    """Print every setting in force, with secrets masked."""
+    settings = load_settings(ctx.config)
+    rows: list[tuple[str, str, str]] = []
+    _flatten(settings, "", rows)
+    ctx.console.print(table(str(ctx.config), ["key", "value", "help"], rows))
+
+
+def _flatten(model: BaseModel, prefix: str, rows: list[tuple[str, str, str]]) -> None:
+    for name, field in type(model).model_fields.items():
+        if field.exclude:
+            continue
+        value: Any = getattr(model, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            _flatten(value, key + ".", rows)
+        elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            for i, element in enumerate(value):
+                _flatten(element, f"{key}[{i}].", rows)
+        elif (
+            isinstance(value, dict) and value and isinstance(next(iter(value.values())), BaseModel)
+        ):
+            for sub, element in value.items():
+                _flatten(element, f"{key}.{sub}.", rows)
+        else:
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            shown = "********" if extra.get("secret") and value else repr(value)
+            rows.append((key, shown, field.description or ""))
+
+
+@click.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing config.toml.")
+@pass_context
+def init(ctx: Context, force: bool) -> None:
+    """Write a starter config.toml (at --config) with every setting explained."""
+    if ctx.config.exists() and not force:
+        raise click.ClickException(f"{ctx.config} exists; pass --force to overwrite it.")
+    ctx.config.parent.mkdir(parents=True, exist_ok=True)
+    ctx.config.write_text(starter_config(), encoding="utf-8")
+    (ctx.config.parent / "sources" / "documents").mkdir(parents=True, exist_ok=True)
+    click.echo(f"Wrote {ctx.config}. Edit its sources, themes and subscribers, then run")
+    click.echo("  digest config check && digest run --once")
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema: status and upgrades."""
+
+
+@db_group.command("status")
+@pass_context
+def db_status(ctx: Context) -> None:
+    """Show the schema revision of the database and the newest one available."""
+    settings = load_settings(ctx.config)
+    store = Store.open(settings.database_url, upgrade=False)
+    try:
+        current, head = store.schema_status()
+    finally:
+        store.close()
+    state = "up to date" if current == head else "needs 'digest db upgrade'"
+    click.echo(f"database revision: {current or 'none (empty)'}; newest: {head} ({state})")
+
+
+@db_group.command("upgrade")
+@pass_context
+def db_upgrade(ctx: Context) -> None:
+    """Apply every pending migration."""
+    settings = load_settings(ctx.config)
+    store = Store.open(settings.database_url)
+    try:
+        current, _ = store.schema_status()
+    finally:
+        store.close()
+    click.echo(f"database at revision {current}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(init)
+    cli.add_command(config_group)
+    cli.add_command(db_group)
