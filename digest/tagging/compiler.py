@@ -33,6 +33,10 @@ CaseCheck = tuple[int, int, str | None, int]
 Segment = tuple[int, int, int, tuple[CaseCheck, ...]]
 
 
+# A rule as the hot loop reads it: (all mask, none mask, any mask, min_any, weight, rule).
+RuleTest = tuple[int, int, int, int, float, "Rule"]
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """A compiled rule: masks over the theme's bits, and what a sentence holding it adds."""
@@ -42,6 +46,11 @@ class Rule:
     min_any: int
     none_mask: int
     weight: float
+
+    @property
+    def test(self) -> RuleTest:
+        """The rule as a tuple, for the hot loop."""
+        return (self.all_mask, self.none_mask, self.any_mask, self.min_any, self.weight, self)
 
     @property
     def shown_mask(self) -> int:
@@ -66,10 +75,11 @@ class CompiledTheme:
     title_weight: float
     mask: int  # every bit of this theme
     context_mask: int
-    rules: tuple[Rule, ...]  # rules over term groups, strongest first
-    phrases: dict[int, Rule]  # one-term rules (phrases and patterns), by their bit
+    rules: tuple[RuleTest, ...]  # rules over term groups, strongest first
+    phrases: dict[int, RuleTest]  # one-term rules (phrases and patterns), by their bit
     phrase_mask: int
-    exclusions: tuple[tuple[int, float], ...]
+    needed: int  # a sentence holding none of these bits satisfies no rule
+    exclusions: dict[int, float]  # weight by bit
     exclusion_mask: int
 
 
@@ -245,11 +255,11 @@ class _Builder:
             bit = self.bit()
             self.add_pattern(pattern, bit)
             phrases[bit] = Rule(bit, 0, 0, 0, weight)
-        exclusions = []
+        exclusions: dict[int, float] = {}
         for phrase, weight in settings.exclusions.items():
             bit = self.bit()
             self.add(phrase, bit)
-            exclusions.append((bit, weight))
+            exclusions[bit] = weight
         context_mask = 0
         context_bit = 0
         for wording in settings.context:
@@ -259,17 +269,21 @@ class _Builder:
                 context_bit = context_bit or self.bit()
                 self.add(wording, context_bit)
         rules.sort(key=lambda r: -r.weight)
+        needed = sum(phrases)
+        for rule in rules:
+            needed |= rule.all_mask or rule.any_mask
         return CompiledTheme(
             id=self.theme_id,
             threshold=settings.threshold,
             title_weight=settings.title_weight,
             mask=self.mask,
             context_mask=context_mask | context_bit,
-            rules=tuple(rules),
-            phrases=phrases,
+            rules=tuple(rule.test for rule in rules),
+            phrases={bit: rule.test for bit, rule in phrases.items()},
             phrase_mask=sum(phrases),
-            exclusions=tuple(exclusions),
-            exclusion_mask=sum(bit for bit, _ in exclusions),
+            needed=needed,
+            exclusions=exclusions,
+            exclusion_mask=sum(exclusions),
         )
 
 

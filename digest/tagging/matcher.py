@@ -19,6 +19,7 @@ from digest.tagging.compiler import (
     CompiledTheme,
     CompiledThemes,
     Rule,
+    RuleTest,
     Segment,
     compile_themes,
 )
@@ -69,15 +70,15 @@ class RuleTagger:
         return matches
 
 
-def possible_rules(theme: CompiledTheme, present: int) -> list[Rule]:
+def possible_rules(theme: CompiledTheme, present: int) -> list[RuleTest]:
     """The theme's rules whose terms the item holds somewhere, if it mentions the context;
     strongest first."""
     if theme.context_mask and not present & theme.context_mask:
         return []
     rules = [
-        r
-        for r in theme.rules
-        if present & r.all_mask == r.all_mask and (present & r.any_mask).bit_count() >= r.min_any
+        test
+        for test in theme.rules
+        if present & test[0] == test[0] and (present & test[2]).bit_count() >= test[3]
     ]
     phrases = present & theme.phrase_mask
     while phrases:  # one-term rules, found by their bits
@@ -89,8 +90,8 @@ def possible_rules(theme: CompiledTheme, present: int) -> list[Rule]:
     return rules
 
 
-def _by_weight(rule: Rule) -> float:
-    return -rule.weight
+def _by_weight(test: RuleTest) -> float:
+    return -test[4]
 
 
 def scan(compiled: CompiledThemes, document: Document) -> tuple[int, list[Sentence]]:
@@ -99,7 +100,10 @@ def scan(compiled: CompiledThemes, document: Document) -> tuple[int, list[Senten
     words = document.words
     runs_on = str.isalnum
     groups: dict[int, list[Hit]] = {}
+    masks: dict[int, int] = {}
     starts: list[int] = []
+    index = -1
+    mask = 0  # the OR of the current sentence's bits so far
     low = limit = 0  # the current sentence is text[low:limit]
     nowhere: list[Hit] = []
     add: Callable[[Hit], None] = nowhere.append
@@ -108,43 +112,51 @@ def scan(compiled: CompiledThemes, document: Document) -> tuple[int, list[Senten
             continue
         for end, (length, bits, parts) in automaton.iter_long(words):
             start = end - length + 1
+            after = words[end + 1]
             if parts is None:  # the common case: one hit, no case check
-                if runs_on(words[end + 1]):  # the word runs on: "fire" in "firebrand"
+                if after != " " and runs_on(after):  # the word runs on: "fire" in "firebrand"
                     continue
                 if not low <= start < limit:
+                    if mask:
+                        masks[index] = masks.get(index, 0) | mask
+                        mask = 0
                     if not starts:
                         starts = document.sentence_starts()
                     index = bisect_right(starts, start)
                     low = starts[index - 1] if index else 0
                     limit = starts[index] if index < len(starts) else len(words)
                     add = groups.setdefault(index, []).append
+                mask |= bits
                 add((start, end, bits))
                 continue
-            for hit in _parts(document, start, parts[1] if runs_on(words[end + 1]) else parts[0]):
+            for hit in _parts(document, start, parts[1] if runs_on(after) else parts[0]):
                 if not low <= hit[0] < limit:
+                    if mask:
+                        masks[index] = masks.get(index, 0) | mask
+                        mask = 0
                     if not starts:
                         starts = document.sentence_starts()
                     index = bisect_right(starts, hit[0])
                     low = starts[index - 1] if index else 0
                     limit = starts[index] if index < len(starts) else len(words)
                     add = groups.setdefault(index, []).append
+                mask |= hit[2]
                 add(hit)
+    if mask:
+        masks[index] = masks.get(index, 0) | mask
     lower = document.lower
     for pattern, boundary, bits in compiled.patterns:
         for match in pattern.finditer(lower):
             start, end = match.span()
             if end > start and not (boundary and start and lower[start - 1].isalnum()):
-                groups.setdefault(document.sentence_index(start), []).append((start, end, bits))
+                at = document.sentence_index(start)
+                groups.setdefault(at, []).append((start, end, bits))
+                masks[at] = masks.get(at, 0) | bits
     present = 0
-    sentences: list[Sentence] = []
-    for index in sorted(groups) if len(compiled.automata) > 1 or compiled.patterns else groups:
-        hits = groups[index]
-        mask = 0
-        for hit in hits:
-            mask |= hit[2]
-        present |= mask
-        sentences.append((index, mask, hits))
-    return present, sentences
+    for bits in masks.values():
+        present |= bits
+    ordered = sorted(groups) if len(compiled.automata) > 1 or compiled.patterns else groups
+    return present, [(at, masks[at], groups[at]) for at in ordered]
 
 
 def _parts(document: Document, start: int, segments: tuple[Segment, ...]) -> list[Hit]:
@@ -174,7 +186,7 @@ def score_theme(
     theme: CompiledTheme,
     document: Document,
     sentences: list[Sentence],
-    rules: list[Rule],
+    rules: list[RuleTest],
     *,
     explain: bool = False,
 ) -> ThemeMatch | None:
@@ -182,11 +194,7 @@ def score_theme(
 
     With `explain`, the match also lists the exclusions that took weight off.
     """
-    # A sentence can satisfy a rule only if it holds one of the rule's required terms.
-    needed = 0
-    for rule in rules:
-        needed |= rule.all_mask or rule.any_mask
-    tests = [(r.all_mask, r.none_mask, r.any_mask, r.min_any, r) for r in rules]
+    needed = theme.needed
     exclusion_mask = theme.exclusion_mask
     raw = 0.0
     fired: list[tuple[float, Rule, Sentence]] = []
@@ -195,20 +203,24 @@ def score_theme(
         mask = sentence[1]
         if not mask & needed:
             continue
-        best = None
-        for all_mask, none_mask, any_mask, min_any, rule in tests:  # strongest first
+        # The strongest rule that holds; `break` leaves its weight and rule bound (the loop
+        # is inlined because it runs for every sentence of every item).
+        for all_mask, none_mask, any_mask, min_any, gain, rule in rules:  # noqa: B007
             if (
                 mask & all_mask == all_mask
                 and not mask & none_mask
                 and (not min_any or (mask & any_mask).bit_count() >= min_any)
             ):
-                best = rule
                 break
-        if best is None:
+        else:
             continue
-        gain = best.weight
-        if mask & exclusion_mask:
-            penalty = sum(weight for bit, weight in theme.exclusions if mask & bit)
+        excluded = mask & exclusion_mask
+        if excluded:
+            penalty = 0.0
+            while excluded:
+                bit = excluded & -excluded
+                penalty += theme.exclusions[bit]
+                excluded ^= bit
             gain -= penalty
             if penalty > 0 and explain:
                 penalised.append((penalty, sentence))
@@ -217,7 +229,7 @@ def score_theme(
         if sentence[0] == 0:
             gain *= theme.title_weight
         raw += gain
-        fired.append((gain, best, sentence))
+        fired.append((gain, rule, sentence))
     if raw <= 0:
         return None
     fired.sort(key=lambda f: (-f[0], f[2][0]))

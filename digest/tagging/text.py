@@ -38,12 +38,12 @@ _TYPOGRAPHY = str.maketrans(
         "\u2009": " ",
         "\u202f": " ",
         "\u00ad": "-",
+        "\u2026": ".",
     }
 )
 
-# Punctuation that separates words: turned into spaces for matching. Sentence marks stay,
-# and so does the full stop inside abbreviations ("U.S.").
-SEPARATORS = "-'\"`,;:()[]{}/\\|&*+=<>@#$%^~_\t\n\r\f\v"
+# Punctuation that separates words: turned into spaces for matching ("U.S." is "u s").
+SEPARATORS = "-'\"`,;:()[]{}/\\|&*+=<>@#$%^~_.!?\t\n\r\f\v"
 _TO_SPACE = str.maketrans(dict.fromkeys(SEPARATORS, " "))
 _TO_SPACE_BYTES = bytes.maketrans(SEPARATORS.encode(), b" " * len(SEPARATORS))
 
