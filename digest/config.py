@@ -563,7 +563,10 @@ def _expected_keys(loc: list[int | str]) -> str:
             continue
         field = model.model_fields.get(str(part))
         if field is None:
-            model = ThemeSettings if model is Settings and loc[0] == "themes" else None
+            # A theme id (themes.ID): what follows is that theme's table.
+            model = (
+                ThemeSettings if model in (Settings, ThemeSettings) and loc[0] == "themes" else None
+            )
             continue
         model = _model_of(field.annotation)
     if model is None:

@@ -213,6 +213,11 @@ def test_broken_pattern_is_a_config_error() -> None:
     assert problems[0].startswith('themes.t.patterns: "kn-(" is not a regular expression')
 
 
+def test_unknown_theme_key_names_the_expected_keys() -> None:
+    [problem] = config_problems({"phrases": {"x": 1}, "treshold": 0.5})
+    assert problem.startswith("themes.t.treshold: unknown key; expected one of label,")
+
+
 def test_min_any_above_any_is_a_config_error() -> None:
     rule = {"any": ["a"], "min_any": 2, "weight": 1}
     problems = config_problems({"terms": {"a": ["x"]}, "rules": [rule]})
