@@ -196,6 +196,7 @@ def score_theme(
     """
     needed = theme.needed
     exclusion_mask = theme.exclusion_mask
+    exclusions = theme.exclusions
     raw = 0.0
     fired: list[tuple[float, Rule, Sentence]] = []
     penalised: list[tuple[float, Sentence]] = []
@@ -219,7 +220,7 @@ def score_theme(
             penalty = 0.0
             while excluded:
                 bit = excluded & -excluded
-                penalty += theme.exclusions[bit]
+                penalty += exclusions[bit]
                 excluded ^= bit
             gain -= penalty
             if penalty > 0 and explain:
@@ -232,7 +233,8 @@ def score_theme(
         fired.append((gain, rule, sentence))
     if raw <= 0:
         return None
-    fired.sort(key=lambda f: (-f[0], f[2][0]))
+    if len(fired) > 1:
+        fired.sort(key=_strongest)  # stable: ties keep reading order
     evidence = tuple(
         _evidence(document, sentence, rule.shown_mask, gain)
         for gain, rule, sentence in fired[:_MAX_EVIDENCE]
@@ -243,6 +245,10 @@ def score_theme(
         for penalty, sentence in penalised[:_MAX_EVIDENCE]
     )
     return ThemeMatch(theme.id, round(1.0 - math.exp(-raw), 4), evidence, penalties)
+
+
+def _strongest(fired: tuple[float, Rule, Sentence]) -> float:
+    return -fired[0]
 
 
 def _evidence(document: Document, sentence: Sentence, shown: int, weight: float) -> Evidence:
