@@ -78,6 +78,11 @@ def test_html_entities_and_tags_are_text() -> None:
     assert score(LAUNCHES, "", "<p>North Korea&#8217;s <b>missile</b> launch&nbsp;failed.</p>") > 0
 
 
+def test_possessive_wording_does_not_swallow_the_next_word() -> None:
+    settings = LAUNCHES.model_copy(update={"aliases": {"Pyongyang": ["Pyongyang's"]}})
+    assert score(settings, "Missiles launched from Pyongyang splashed down") > 0
+
+
 def test_pattern_matches_without_regard_to_case() -> None:
     assert score(LAUNCHES, "A KN-23 missile was launched") > 0
 

@@ -87,10 +87,10 @@ class CompiledTheme:
 class CompiledThemes:
     """Every theme, plus the automata and patterns that find all their wordings at once.
 
-    Key values are `(key length, bits, None)` when every theme reads the key whole and
-    without a case check, else `(key length, 0, (segments, segments without the last
-    word))`; the second list serves when the text's word runs on past the key ("fire" in
-    "firebrand").
+    Key values are `(key length, bits, None)` when every theme reads the key whole, without
+    a case check, and nothing in it but the whole; else `(key length, 0, (segments, the
+    themes' reading of the key without its last word))`. The second reading serves when
+    the text's last word runs on past the key ("test fire" in "test fireworks").
     """
 
     themes: tuple[CompiledTheme, ...]
@@ -147,6 +147,11 @@ def wording_keys(wording: str) -> list[tuple[str, CaseCheck | None]]:
         )
         return [(" " + base, exact_check)]
     words = base.split(" ")
+    if len(words) > 1 and words[-1] == "s":
+        # "Pyongyang's" is "Pyongyang": possessives match anyway, and a last word "s" would
+        # swallow the start of the next word ("Pyongyang splashed").
+        words.pop()
+        base = " ".join(words)
     capitals = body.upper() == body and body.lower() != body
     if capitals:
         # Acronyms take only a plural ("ICBMs"), and must be in capitals.
@@ -373,23 +378,35 @@ def _read(automaton: Any, keys: dict[str, tuple[int, list[CaseCheck]]], key: str
     return segments
 
 
+def _reading(builders: list[_Builder], own: list[Any], key: str) -> tuple[Segment, ...]:
+    """Every theme's reading of the words of a key, merged by position."""
+    merged: dict[tuple[int, int], tuple[int, list[CaseCheck]]] = {}
+    for builder, theirs in zip(builders, own, strict=True):
+        for at, size, plain, checks in _read(theirs, builder.keys, key):
+            bits, all_checks = merged.get((at, size), (0, []))
+            merged[(at, size)] = (bits | plain, all_checks + list(checks))
+    return tuple(
+        (at, size, bits, tuple(checks)) for (at, size), (bits, checks) in sorted(merged.items())
+    )
+
+
 def _shared_automaton(builders: list[_Builder], own: list[Any], keys: set[str]) -> Any:
     if not keys:
         return None
     automaton = ahocorasick.Automaton()
     for key in keys:
-        merged: dict[tuple[int, int], tuple[int, list[CaseCheck]]] = {}
-        for builder, theirs in zip(builders, own, strict=True):
-            for at, size, plain, checks in _read(theirs, builder.keys, key):
-                bits, all_checks = merged.get((at, size), (0, []))
-                merged[(at, size)] = (bits | plain, all_checks + list(checks))
-        segments = tuple(
-            (at, size, bits, tuple(checks)) for (at, size), (bits, checks) in sorted(merged.items())
-        )
-        if len(segments) == 1 and segments[0][:2] == (0, len(key) - 1) and not segments[0][3]:
+        segments = _reading(builders, own, key)
+        # When the text's last word runs on past the key, the themes read the words before it.
+        cut = key.rfind(" ")
+        trimmed = _reading(builders, own, key[:cut]) if cut > 0 else ()
+        if (
+            not trimmed
+            and len(segments) == 1
+            and segments[0][:2] == (0, len(key) - 1)
+            and not segments[0][3]
+        ):
             automaton.add_word(key, (len(key), segments[0][2], None))
         else:
-            trimmed = tuple(s for s in segments if s[0] + s[1] < len(key) - 1)
             automaton.add_word(key, (len(key), 0, (segments, trimmed)))
     automaton.make_automaton()
     return automaton
