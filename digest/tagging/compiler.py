@@ -87,10 +87,10 @@ class CompiledTheme:
 class CompiledThemes:
     """Every theme, plus the automata and patterns that find all their wordings at once.
 
-    Key values are `(key length, bits, None)` when every theme reads the key whole, without
-    a case check, and nothing in it but the whole; else `(key length, 0, (segments, the
-    themes' reading of the key without its last word))`. The second reading serves when
-    the text's last word runs on past the key ("test fire" in "test fireworks").
+    Key values are `(key length, bits, None, trimmed)` when every theme reads the key
+    whole and without a case check, else `(key length, 0, segments, trimmed)`; `trimmed`
+    is the themes' reading of the key without its last word, which serves when the text's
+    last word runs on past the key ("test fire" in "test fireworks").
     """
 
     themes: tuple[CompiledTheme, ...]
@@ -399,14 +399,9 @@ def _shared_automaton(builders: list[_Builder], own: list[Any], keys: set[str]) 
         # When the text's last word runs on past the key, the themes read the words before it.
         cut = key.rfind(" ")
         trimmed = _reading(builders, own, key[:cut]) if cut > 0 else ()
-        if (
-            not trimmed
-            and len(segments) == 1
-            and segments[0][:2] == (0, len(key) - 1)
-            and not segments[0][3]
-        ):
-            automaton.add_word(key, (len(key), segments[0][2], None))
+        if len(segments) == 1 and segments[0][:2] == (0, len(key) - 1) and not segments[0][3]:
+            automaton.add_word(key, (len(key), segments[0][2], None, trimmed))
         else:
-            automaton.add_word(key, (len(key), 0, (segments, trimmed)))
+            automaton.add_word(key, (len(key), 0, segments, trimmed))
     automaton.make_automaton()
     return automaton

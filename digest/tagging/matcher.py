@@ -110,12 +110,14 @@ def scan(compiled: CompiledThemes, document: Document) -> tuple[int, list[Senten
     for automaton in compiled.automata:
         if automaton is None:
             continue
-        for end, (length, bits, parts) in automaton.iter_long(words):
+        for end, (length, bits, parts, trimmed) in automaton.iter_long(words):
             start = end - length + 1
             after = words[end + 1]
-            if parts is None:  # the common case: one hit, no case check
-                if after != " " and runs_on(after):  # the word runs on: "fire" in "firebrand"
+            if after != " " and runs_on(after):  # the word runs on: "fire" in "firebrand"
+                if not trimmed:
                     continue
+                parts = trimmed
+            elif parts is None:  # the common case: one hit, no case check
                 if not low <= start < limit:
                     if mask:
                         masks[index] = masks.get(index, 0) | mask
@@ -129,7 +131,7 @@ def scan(compiled: CompiledThemes, document: Document) -> tuple[int, list[Senten
                 mask |= bits
                 add((start, end, bits))
                 continue
-            for hit in _parts(document, start, parts[1] if runs_on(after) else parts[0]):
+            for hit in _parts(document, start, parts):
                 if not low <= hit[0] < limit:
                     if mask:
                         masks[index] = masks.get(index, 0) | mask
