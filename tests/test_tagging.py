@@ -99,6 +99,14 @@ def test_capitals_wording_matches_only_capitals() -> None:
     assert score(settings, "Let us drill") == 0
 
 
+def test_dotted_acronym_matches_as_written() -> None:
+    settings = theme(
+        terms={"us": ["U.S."], "drill": ["drill"]}, rules=[{"all": ["us", "drill"], "weight": 1}]
+    )
+    assert score(settings, "U.S. troops drill") > 0
+    assert score(settings, "U-boats drill") == 0
+
+
 def test_quoted_wording_matches_only_that_form() -> None:
     settings = theme(phrases={'"launch"': 1.0})
     assert score(settings, "The launch") > 0

@@ -147,7 +147,7 @@ def wording_keys(wording: str) -> list[tuple[str, CaseCheck | None]]:
         )
         return [(" " + base, exact_check)]
     words = base.split(" ")
-    if len(words) > 1 and words[-1] == "s":
+    if len(words) > 1 and words[-1] == "s" and re.search(r"['\u2019]s$", body):
         # "Pyongyang's" is "Pyongyang": possessives match anyway, and a last word "s" would
         # swallow the start of the next word ("Pyongyang splashed").
         words.pop()
