@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from digest.config import ThemeSettings
 from digest.models import Evidence, ThemeMatch
 from digest.tagging.compiler import (
-    CaseCheck,
     CompiledTheme,
     CompiledThemes,
     Rule,
@@ -24,6 +23,7 @@ from digest.tagging.compiler import (
     compile_themes,
 )
 from digest.tagging.text import SEPARATORS, Document
+from digest.tagging.wordings import CaseCheck
 
 _SNIPPET_CHARS = 300
 _MAX_EVIDENCE = 3
