@@ -84,6 +84,31 @@ class SmtpSettings(Section):
     max_attempts: int = Field(
         5, ge=1, le=20, description="Attempts before a temporary failure becomes permanent."
     )
+    retry_delay: float = Field(
+        60.0, gt=0, description="Seconds before the first retry; each retry waits twice as long."
+    )
+    max_retry_delay: float = Field(
+        3600.0, gt=0, description="Longest wait between two attempts, in seconds."
+    )
+    ca_file: str | None = Field(
+        None,
+        description="PEM file of certificates to trust instead of the system's (private server).",
+    )
+
+
+class DkimSettings(Section):
+    key_file: str | None = Field(
+        None, description="PEM private key; messages are DKIM-signed when it is set."
+    )
+    selector: str = Field("digest", description="DKIM selector: the key is at SELECTOR._domainkey.")
+    domain: str | None = Field(None, description="Signing domain; defaults to the sender's.")
+
+    @field_validator("selector", "domain")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", value):
+            raise ValueError(f'"{value}" is not a DNS name')
+        return value
 
 
 class DeliverySettings(Section):
@@ -97,6 +122,7 @@ class DeliverySettings(Section):
         None, description="Address for mailto: unsubscribe requests, if any."
     )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP backend.")
+    dkim: DkimSettings = Field(default_factory=DkimSettings, description="DKIM signing.")
 
     @field_validator("sender", "reply_to", "unsubscribe_mailto")
     @classmethod
@@ -148,6 +174,30 @@ class FeedSource(Section):
         if scheme and len(scheme.group(1)) > 1 and scheme.group(1).lower() not in ("http", "https"):
             raise ValueError(f'"{value}" is neither an http(s) URL nor a local path')
         return value
+
+
+class WebSettings(Section):
+    host: str = Field("127.0.0.1", description="Address `digest serve` listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `digest serve` listens on.")
+    admin_password_env: str = Field(
+        "DIGEST_ADMIN_PASSWORD",
+        description="Environment variable holding the admin password; when it is set, "
+        "every page but the preference center asks for it (HTTP Basic, any user name) "
+        "and answers clients other than this computer.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the web app answers to, besides localhost, 127.0.0.1, "
+        "::1 and the host of public_url.",
+    )
+    token_max_age_days: int = Field(
+        90, ge=1, le=3650, description="Days a preference or unsubscribe link stays valid."
+    )
+
+    @property
+    def admin_password(self) -> str | None:
+        """The admin password from the environment, or None when none is set."""
+        return os.environ.get(self.admin_password_env) or None
 
 
 SourceSettings = Annotated[DocumentsSource | FeedSource, Field(discriminator="kind")]
@@ -369,6 +419,7 @@ class Settings(Section):
     digest: DigestSettings = Field(default_factory=DigestSettings, description="The digest.")
     delivery: DeliverySettings = Field(default_factory=DeliverySettings, description="Delivery.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Fetching.")
+    web: WebSettings = Field(default_factory=WebSettings, description="The web app.")
     sources: list[SourceSettings] = Field(default_factory=list, description="Sources.")
     themes: dict[str, ThemeSettings] = Field(default_factory=dict, description="Themes.")
     subscribers: list[SubscriberSettings] = Field(default_factory=list, description="Subscribers.")

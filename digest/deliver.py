@@ -1,4 +1,9 @@
-"""Deliver: queue each message in the outbox, then hand it to a backend and record how it went.
+"""Deliver: hand queued messages to a backend and record how each attempt went.
+
+Every message is in the outbox table before it is sent (see digest/store/outbox.py). For
+each one, `flush_outbox` marks the attempt as started, hands the stored bytes to the
+backend, and records the server's reply (sent), a retry time (4xx, dropped connection)
+or a permanent failure (5xx). Only one sender works the outbox at a time (a lease).
 
 Backends ("mailers") follow the Mailer protocol and register in MAILERS. The file backend
 writes .eml and .html into the outbox folder; the SMTP backend talks to a server.
@@ -8,29 +13,53 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import os
 import re
-import smtplib
-import ssl
+import socket
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from email.utils import parseaddr
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from digest.config import Settings
+from digest.config import Settings, SmtpSettings
 from digest.errors import DeliveryError
+from digest.smtp import SmtpMailer
 from digest.store import Store
 from digest.store.outbox import OutboxMessage
 
-RETRY_BASE = timedelta(minutes=1)
+log = logging.getLogger(__name__)
+LEASE = "outbox-sender"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long to retry a temporary failure: exponential backoff."""
+
+    max_attempts: int = 5
+    delay: float = 60.0
+    max_delay: float = 3600.0
+
+    @classmethod
+    def from_settings(cls, smtp: SmtpSettings) -> RetryPolicy:
+        return cls(smtp.max_attempts, smtp.retry_delay, smtp.max_retry_delay)
+
+    def next_attempt(self, attempts: int, now: datetime) -> datetime | None:
+        """When to try again after `attempts` failed attempts; None when it is time to stop."""
+        if attempts >= self.max_attempts:
+            return None
+        return now + timedelta(seconds=min(self.delay * 2 ** (attempts - 1), self.max_delay))
 
 
 class Mailer(Protocol):
     """Sends stored messages; used as a context manager around one batch."""
+
+    retry: RetryPolicy
 
     def __enter__(self) -> Mailer: ...
 
@@ -38,27 +67,34 @@ class Mailer(Protocol):
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
 
-    def send(self, message: OutboxMessage) -> str:
-        """Deliver one message and return the backend's reply; raise DeliveryError if not."""
+    def send(self, message: OutboxMessage, ready: Callable[[], None] | None = None) -> str:
+        """Deliver one message and return the backend's reply; raise DeliveryError if not.
+
+        `ready()` is called right before the message itself goes (after the SMTP envelope);
+        if it raises, the message must not be sent and the exception passes through.
+        """
         ...
 
 
 class FileMailer:
     """Writes each message as .eml (exactly as it would be sent) and .html into a folder."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, retry: RetryPolicy | None = None) -> None:
         self.folder = folder
+        self.retry = retry or RetryPolicy()
 
     def __enter__(self) -> FileMailer:
-        self.folder.mkdir(parents=True, exist_ok=True)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         return None
 
-    def send(self, message: OutboxMessage) -> str:
+    def send(self, message: OutboxMessage, ready: Callable[[], None] | None = None) -> str:
+        if ready is not None:
+            ready()
         eml = self.folder / f"{file_stem(message)}.eml"
         try:
+            self.folder.mkdir(parents=True, exist_ok=True)
             eml.write_bytes(message.message)
             html = html_part(message.message)
             if html is not None:
@@ -67,119 +103,21 @@ class FileMailer:
             raise DeliveryError(
                 f"Cannot write to the outbox folder '{self.folder}': {exc.strerror}",
                 recipient=message.recipient,
+                connection=True,
             ) from None
         return f"written {eml}"
 
 
-class SmtpMailer:
-    """One SMTP connection per batch, with STARTTLS or SSL, AUTH from the environment."""
-
-    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.smtp = settings.delivery.smtp
-        self.sender = settings.delivery.sender
-        self._sleep = sleep
-        self._conn: smtplib.SMTP | None = None
-        self._last_send = 0.0
-
-    def __enter__(self) -> SmtpMailer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._close()
-
-    def _connect(self) -> smtplib.SMTP:
-        if self._conn is not None:
-            return self._conn
-        try:
-            if self.smtp.security == "ssl":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                    self.smtp.host,
-                    self.smtp.port,
-                    timeout=self.smtp.timeout,
-                    context=ssl.create_default_context(),
-                )
-            else:
-                conn = smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout)
-                if self.smtp.security == "starttls":
-                    conn.starttls(context=ssl.create_default_context())
-            user = os.environ.get(self.smtp.username_env)
-            if user:
-                conn.login(user, os.environ.get(self.smtp.password_env, ""))
-        except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(
-                f"The SMTP server {self.smtp.host}:{self.smtp.port} refused the login "
-                f"in ${self.smtp.username_env}: {exc.smtp_code} {exc.smtp_error!r}",
-                permanent=True,
-            ) from None
-        except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(
-                f"Cannot connect to the SMTP server {self.smtp.host}:{self.smtp.port}: {exc}"
-            ) from None
-        self._conn = conn
-        return conn
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
-            self._conn = None
-
-    def send(self, message: OutboxMessage) -> str:
-        if self.smtp.rate_per_second > 0:
-            wait = self._last_send + 1 / self.smtp.rate_per_second - time.monotonic()
-            if wait > 0:
-                self._sleep(wait)
-        conn = self._connect()
-        try:
-            refused = conn.sendmail(
-                _envelope_sender(self.sender), [message.recipient], message.message
-            )
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = next(iter(exc.recipients.values()))
-            raise DeliveryError(
-                f"{code} {_text(text)}",
-                recipient=message.recipient,
-                permanent=code >= 500,
-            ) from None
-        except smtplib.SMTPResponseException as exc:
-            if exc.smtp_code >= 500:
-                self._reset()
-            raise DeliveryError(
-                f"{exc.smtp_code} {_text(exc.smtp_error)}",
-                recipient=message.recipient,
-                permanent=exc.smtp_code >= 500,
-            ) from None
-        except (OSError, smtplib.SMTPException) as exc:
-            self._conn = None  # the connection is gone; the next send opens a new one
-            raise DeliveryError(f"connection lost: {exc}", recipient=message.recipient) from None
-        finally:
-            self._last_send = time.monotonic()
-        if refused:
-            raise DeliveryError(f"refused: {refused}", recipient=message.recipient)
-        return "250 accepted"
-
-    def _reset(self) -> None:
-        try:
-            if self._conn is not None:
-                self._conn.rset()
-        except (OSError, smtplib.SMTPException):
-            self._conn = None
-
-
-def _text(reply: bytes | str) -> str:
-    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
-
-
-def _envelope_sender(sender: str) -> str:
-    return parseaddr(sender)[1]
+MAILERS: dict[str, Callable[[Settings], Mailer]] = {
+    "file": lambda s: FileMailer(
+        s.path(s.delivery.outbox), RetryPolicy.from_settings(s.delivery.smtp)
+    ),
+    "smtp": lambda s: SmtpMailer(s),
+}
 
 
 def make_mailer(settings: Settings) -> Mailer:
-    if settings.delivery.backend == "smtp":
-        return SmtpMailer(settings)
-    return FileMailer(settings.path(settings.delivery.outbox))
+    return MAILERS[settings.delivery.backend](settings)
 
 
 @dataclass(slots=True)
@@ -188,34 +126,179 @@ class FlushResult:
     retrying: list[OutboxMessage] = field(default_factory=list)
     failed: list[OutboxMessage] = field(default_factory=list)
     replies: dict[int, str] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
+    # Set when another live sender holds the outbox: who it is.
+    busy: str | None = None
+    # Set when the batch stopped early because no message could go (server unreachable).
+    stopped: str | None = None
+
+
+def sender_id() -> str:
+    """Who is sending: host, process id and a token, so a dead sender can be recognised."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class _NotQueued(Exception):
+    """The message was sent or failed by someone else meanwhile: do not send it."""
+
+
+Outcome = tuple[OutboxMessage, str | DeliveryError]
 
 
 def flush_outbox(
-    store: Store, mailer: Mailer, now: datetime, *, max_attempts: int = 5
+    store: Store,
+    mailer: Mailer,
+    now: datetime,
+    *,
+    max_attempts: int | None = None,
+    ids: Sequence[int] | None = None,
+    lease_ttl: timedelta = timedelta(minutes=5),
+    batch: int = 200,
 ) -> FlushResult:
-    """Send every due queued message over one backend session, recording each outcome."""
+    """Send every due queued message (or only `ids`) over one backend session, recording each.
+
+    Before a message's data goes, one transaction has recorded the previous message's
+    outcome and marked this attempt as started; it runs in a writer thread while the
+    SMTP envelope (MAIL, RCPT) is exchanged, so the database costs the sender little. A
+    crash therefore leaves at most one message whose fate is unknown, marked as such, to
+    be sent again with the same bytes and Message-ID.
+    """
     result = FlushResult()
-    due = store.due_messages(now)
-    if not due:
+    retry = mailer.retry
+    if max_attempts is not None:
+        retry = RetryPolicy(max_attempts, retry.delay, retry.max_delay)
+    owner = sender_id()
+    # The lease runs on the wall clock, whatever `now` says: it guards real processes.
+    holder = _take_outbox(store, owner, datetime.now(UTC), lease_ttl)
+    if holder is not None:
+        result.busy = holder
         return result
-    with mailer:
-        for message in due:
-            try:
-                reply = mailer.send(message)
-            except DeliveryError as exc:
-                attempts = message.attempts + 1
-                if exc.permanent or attempts >= max_attempts:
-                    store.mark_failed(message.id, str(exc), now, retry_at=None)
-                    result.failed.append(message)
-                else:
-                    retry_at = now + RETRY_BASE * (2 ** (attempts - 1))
-                    store.mark_failed(message.id, str(exc), now, retry_at=retry_at)
-                    result.retrying.append(message)
-                continue
-            store.mark_sent(message.id, reply, now)
-            result.sent.append(message)
-            result.replies[message.id] = reply
+    renewed = time.monotonic()
+    previous: Outcome | None = None
+    try:
+        due = store.due_messages(now, limit=batch, ids=ids)
+        if not due:
+            return result
+        with mailer, ThreadPoolExecutor(1, thread_name_prefix="outbox-writer") as writer:
+            while due:
+                for message in due:
+                    if time.monotonic() - renewed > lease_ttl.total_seconds() / 3:
+                        if not store.acquire_lease(LEASE, owner, datetime.now(UTC), lease_ttl):
+                            result.stopped = "another sender took over the outbox"
+                            return result
+                        renewed = time.monotonic()
+                    write = writer.submit(_record_and_start, store, previous, message, retry, now)
+                    previous = None
+
+                    def ready(write: Future[bool] = write) -> None:
+                        if not write.result():
+                            raise _NotQueued
+
+                    try:
+                        reply = mailer.send(message, ready)
+                    except _NotQueued:
+                        continue
+                    except DeliveryError as exc:
+                        write.result()
+                        if exc.connection:
+                            _record_failure(store, message, exc, retry, now, result)
+                            result.stopped = str(exc)
+                            return result
+                        previous = (message, exc)
+                        _count(result, message, exc, retry)
+                        continue
+                    write.result()
+                    previous = (message, reply)
+                    result.sent.append(message)
+                    result.replies[message.id] = reply
+                due = store.due_messages(now, limit=batch, after_id=due[-1].id, ids=ids)
+            if previous is not None:
+                _record_and_start(store, previous, None, retry, now)
+                previous = None
+    finally:
+        if previous is not None:  # an error ended the batch: keep what is known
+            _record_and_start(store, previous, None, retry, now)
+        store.release_lease(LEASE, owner)
     return result
+
+
+def _record_and_start(
+    store: Store,
+    previous: Outcome | None,
+    message: OutboxMessage | None,
+    retry: RetryPolicy,
+    now: datetime,
+) -> bool:
+    """Record the previous message's outcome and mark `message`'s attempt as started."""
+    start = None if message is None else message.id
+    if previous is not None:
+        done, outcome = previous
+        if isinstance(outcome, str):
+            return store.mark_sent(done.id, outcome, now, start_next=start, known=done)
+        store.mark_failed(done.id, str(outcome), now, retry_at=_retry_at(done, outcome, retry, now))
+    return start is not None and store.start_attempt(start, now)
+
+
+def _retry_at(
+    message: OutboxMessage, exc: DeliveryError, retry: RetryPolicy, now: datetime
+) -> datetime | None:
+    return None if exc.permanent else retry.next_attempt(message.attempts + 1, now)
+
+
+def _count(
+    result: FlushResult, message: OutboxMessage, exc: DeliveryError, retry: RetryPolicy
+) -> None:
+    result.errors[message.id] = str(exc)
+    permanent = exc.permanent or message.attempts + 1 >= retry.max_attempts
+    (result.failed if permanent else result.retrying).append(message)
+    log.info(
+        "delivery of %s to %s failed (%s): %s",
+        message.key,
+        message.recipient,
+        "permanent" if permanent else "will retry",
+        exc,
+        extra={"digest_id": message.key, "recipient": message.recipient},
+    )
+
+
+def _record_failure(
+    store: Store,
+    message: OutboxMessage,
+    exc: DeliveryError,
+    retry: RetryPolicy,
+    now: datetime,
+    result: FlushResult,
+) -> None:
+    store.mark_failed(message.id, str(exc), now, retry_at=_retry_at(message, exc, retry, now))
+    _count(result, message, exc, retry)
+
+
+def _take_outbox(store: Store, owner: str, now: datetime, ttl: timedelta) -> str | None:
+    """Take the sender lease; the holder's name if another live sender has it."""
+    if store.acquire_lease(LEASE, owner, now, ttl):
+        return None
+    holder = store.lease_owner(LEASE)
+    if holder is None:  # released in between
+        return None if store.acquire_lease(LEASE, owner, now, ttl) else "another sender"
+    if _is_dead_here(holder) and store.take_over_lease(LEASE, holder, owner, now + ttl):
+        log.warning("took over the outbox from %s, a sender that is no longer running", holder)
+        return None
+    return holder
+
+
+def _is_dead_here(owner: str) -> bool:
+    """True if `owner` was a process on this host that has ended (killed, crashed)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def file_stem(message: OutboxMessage) -> str:

@@ -96,14 +96,25 @@ class RenderError(DigestError):
 
 
 class DeliveryError(DigestError):
-    """A message could not be delivered."""
+    """A message could not be delivered.
+
+    `permanent`: retrying will not help (a 5xx). `connection`: no message can go now (the
+    server cannot be reached or refuses the login), so the batch stops.
+    """
 
     def __init__(
-        self, reason: str, *, recipient: str | None = None, permanent: bool = False
+        self,
+        reason: str,
+        *,
+        recipient: str | None = None,
+        permanent: bool = False,
+        connection: bool = False,
+        hint: str | None = None,
     ) -> None:
         self.recipient = recipient
         self.permanent = permanent
-        super().__init__(reason)
+        self.connection = connection
+        super().__init__(reason, hint=hint)
 
 
 class NotFoundError(DigestError):

@@ -1,145 +1,376 @@
-"""Render: a Digest becomes a subject, an HTML part (MJML) and a text part."""
+"""Render: a Digest becomes a subject, an HTML part (MJML) and a text part.
+
+MJML is compiled once per template, not once per subscriber. `NAME.mjml.j2` is an MJML
+document with Jinja in it: expressions (`{{ }}`) in text and attribute values, and each
+statement (`{% %}`) that stands between MJML elements alone in an `<mj-raw>`, whose
+content mjml-python copies into the HTML untouched. `MjmlLoader` compiles the file to
+HTML with the Jinja still in it; Jinja compiles and caches that as an ordinary template,
+so each subscriber costs one Jinja render. The output is byte for byte what rendering the
+MJML with Jinja first and compiling it per subscriber gives (tests/test_render.py proves
+it for the packaged templates, hostile content included); `Renderer(compile_each=True)`
+is that slower path. A Renderer checks each template once against the slow path and
+falls back to it, with a warning, for a deployment's template that breaks the rules.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
-from markupsafe import Markup
 from mjml import mjml2html
 
+from digest import mime
 from digest.config import Settings
+from digest.dkim import DkimSigner
 from digest.errors import RenderError
 from digest.links import Links
-from digest.models import Digest, Evidence, Item, RenderedEmail
-from digest.sources.clean import clean_title, html_to_text
+from digest.models import Digest, DigestEntry, Evidence, Item, RenderedEmail
+from digest.sources.clean import clean_title, html_to_text, safe_url
 
+log = logging.getLogger(__name__)
 SUMMARY_CHARS = 320
-# Long headers such as List-Unsubscribe must stay one <URL>, not be folded into
-# RFC 2047 encoded words, which mail clients would not recognise as a link.
-_POLICY = SMTP.clone(max_line_length=998)
+PACKAGED_TEMPLATES = Path(__file__).parent / "templates"
+_STATEMENT = re.compile(r"\{%.*?%\}", re.S)
+_COMMENT = re.compile(r"\{#.*?#\}", re.S)
+# mjml-python drops a whitespace-only text with a line break between two tags. Rendered
+# first, statements between two tags leave just such a text; compiled first, they would
+# keep it. Removing that whitespace before the compile makes both give the same HTML.
+_STATEMENTS_BETWEEN_TAGS = re.compile(r"(?<=>)\s*(?:\{%.*?%\}\s*)+(?=<)", re.S)
 
 
-def template_environment(settings: Settings) -> jinja2.Environment:
+def _join_statements(match: re.Match[str]) -> str:
+    text = match.group(0)
+    return "".join(_STATEMENT.findall(text)) if "\n" in _STATEMENT.sub("", text) else text
+
+
+def compile_mjml(source: str, name: str = "<string>") -> str:
+    """MJML with Jinja in it to HTML with the same Jinja in it, checked to have survived."""
+    source = _STATEMENTS_BETWEEN_TAGS.sub(_join_statements, _COMMENT.sub("", source))
+    try:
+        html = mjml2html(source, disable_comments=True, fonts={})
+    except ValueError as exc:
+        raise RenderError(
+            f"Template {name} is not valid MJML: {exc}",
+            hint="A Jinja statement that stands between MJML elements goes alone in <mj-raw>.",
+        ) from None
+    if _STATEMENT.findall(source) != _STATEMENT.findall(html):
+        raise RenderError(
+            f"Template {name}: the MJML compile moved or dropped a Jinja statement.",
+            hint="Put each {% ... %} that stands between MJML elements alone in an <mj-raw>.",
+        )
+    return html
+
+
+class MjmlLoader(jinja2.BaseLoader):
+    """Wraps a loader; serves every `*.mjml.j2` compiled to HTML (Jinja caches the result)."""
+
+    def __init__(self, inner: jinja2.BaseLoader) -> None:
+        self.inner = inner
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source, filename, uptodate = self.inner.get_source(environment, template)
+        if template.endswith(".mjml.j2"):
+            source = compile_mjml(source, filename or template)
+        return source, filename, uptodate
+
+    def list_templates(self) -> list[str]:
+        return self.inner.list_templates()
+
+
+def template_loader(settings: Settings) -> jinja2.BaseLoader:
     """Templates from `templates/` beside config.toml first, then the packaged defaults."""
-    packaged = Path(__file__).parent / "templates"
-    return jinja2.Environment(
-        loader=jinja2.ChoiceLoader(
-            [jinja2.FileSystemLoader(settings.path("templates")), jinja2.FileSystemLoader(packaged)]
-        ),
+    return jinja2.ChoiceLoader(
+        [
+            jinja2.FileSystemLoader(settings.path("templates")),
+            jinja2.FileSystemLoader(PACKAGED_TEMPLATES),
+        ]
+    )
+
+
+def template_environment(settings: Settings, *, compiled: bool = True) -> jinja2.Environment:
+    """The Jinja environment; `compiled=False` gives the MJML sources uncompiled."""
+    loader = template_loader(settings)
+    env = jinja2.Environment(
+        loader=MjmlLoader(loader) if compiled else loader,
         # select_autoescape() does not know .mjml.j2, so decide here: escape every markup
         # template (feed content is untrusted); plain-text parts must stay unescaped.
-        autoescape=lambda name: name is None or not name.endswith(".txt.j2"),
+        autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,
-        trim_blocks=False,
-        lstrip_blocks=False,
         keep_trailing_newline=True,
     )
+    env.filters["wordwrap"] = _cached_wordwrap(env.filters["wordwrap"])
+    return env
+
+
+def _cached_wordwrap(wordwrap: Callable[..., str]) -> Callable[..., str]:
+    """Jinja's wordwrap, remembered: the same summary is wrapped for many subscribers,
+    and textwrap costs more than the rest of the text part."""
+
+    @functools.lru_cache(maxsize=8192)
+    def wrapped(env: jinja2.Environment, s: str, *args: Any, **kwargs: Any) -> str:
+        return wordwrap(env, s, *args, **kwargs)
+
+    @jinja2.pass_environment
+    def cached(env: jinja2.Environment, s: str, *args: Any, **kwargs: Any) -> str:
+        return wrapped(env, str(s), *args, **kwargs)
+
+    return cached
+
+
+def _autoescape(name: str | None) -> bool:
+    return name is None or not name.endswith(".txt.j2")
 
 
 def message_id(key: str, sender: str) -> str:
     """A Message-ID stable for one message key, so a resend can be spotted as the same."""
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "digest.invalid"
-    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{mime.domain_of(sender)}>"
 
 
 class Renderer:
-    """Renders digests with one template environment, shared across subscribers."""
+    """Renders digests and alerts with one template environment, shared across subscribers."""
 
-    def __init__(self, settings: Settings, env: jinja2.Environment | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        env: jinja2.Environment | None = None,
+        *,
+        compile_each: bool = False,
+        verify: bool = True,
+        dkim: DkimSigner | None = None,
+    ) -> None:
         self.settings = settings
+        self.compile_each = compile_each
         self.env = env or template_environment(settings)
+        # The same templates uncompiled: for compile_each, and to check the compiled ones.
+        inner = self.env.loader.inner if isinstance(self.env.loader, MjmlLoader) else None
+        self.source_env = self.env.overlay(loader=inner) if inner else self.env
+        self.verify = verify
+        self.dkim = dkim if dkim is not None else DkimSigner.from_settings(settings)
+        self.checked: set[str] = set()  # kinds whose compiled HTML matched the slow path
+        self.fallback: set[str] = set()  # kinds that did not, now compiled per subscriber
+        self._summaries: dict[tuple[int, str], str] = {}
+        self._items: dict[tuple[int, str, str], tuple[str, str, str]] = {}
 
     def render_digest(
         self, digest: Digest, *, links: Links, key: str, now: datetime
     ) -> RenderedEmail:
-        zone = ZoneInfo(digest.subscriber.timezone)
-        subject = digest_subject(digest)
-        context = {
-            "digest": digest,
-            "subject": subject,
-            "preheader": preheader(digest),
-            "period": _period(digest, zone),
-            "greeting": f"for {digest.subscriber.name}" if digest.subscriber.name else "",
-            "theme_labels": [
-                self.settings.themes[t].label
-                for t in digest.subscriber.themes
-                if t in self.settings.themes
-            ],
-            "preferences_url": links.preferences,
-            "unsubscribe_url": links.unsubscribe,
-            "sender": self.settings.delivery.sender,
-            "lang": "en",
-            "local_date": _local_date(zone),
-            "summary": _summary,
-            "why": why,
-        }
+        """Subject, HTML, text and list headers of one digest or alert for one subscriber."""
+        context = self.context(digest, links)
         try:
-            mjml = self.env.get_template(f"{digest.kind}.mjml.j2").render(context)
-            html = mjml2html(mjml)
+            html = self._html(digest.kind, context)
             text = self.env.get_template(f"{digest.kind}.txt.j2").render(context)
         except jinja2.TemplateError as exc:
-            raise RenderError(f"Template error while rendering {digest.kind}: {exc}") from None
+            raise RenderError(
+                f"Template error while rendering {digest.kind} for "
+                f"{digest.subscriber.email}: {exc}",
+                hint="Check the templates/ folder beside config.toml.",
+            ) from None
+        except ValueError as exc:  # mjml-python, on the compile-per-subscriber path
+            raise RenderError(f"The {digest.kind} MJML does not compile: {exc}") from None
         headers = {
+            "List-Id": list_id(self.settings),
             "List-Unsubscribe": _list_unsubscribe(links, self.settings),
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "List-Id": f"{clean_title(self.settings.digest.title)} <{_list_id(self.settings)}>",
         }
         if digest.kind == "alert":
             headers["Auto-Submitted"] = "auto-generated"
         return RenderedEmail(
-            subject=subject,
+            subject=context["subject"],
             text=text,
             html=html,
             headers=headers,
             message_id=message_id(key, self.settings.delivery.sender),
         )
 
+    def _html(self, kind: str, context: dict[str, Any]) -> str:
+        name = f"{kind}.mjml.j2"
+        if self.compile_each or kind in self.fallback:
+            return _compile_rendered(self.source_env.get_template(name).render(context))
+        html = self.env.get_template(name).render(context)
+        if self.verify and kind not in self.checked:
+            # Once per template: a deployment's own template may hold Jinja that the MJML
+            # compile cannot carry (a loop around columns, say). Then use the slow path.
+            reference = _compile_rendered(self.source_env.get_template(name).render(context))
+            if reference != html:
+                log.warning(
+                    "template %s gives other HTML compiled once than compiled per "
+                    "subscriber; compiling it per subscriber (see the notes at the top of "
+                    "templates/digest.mjml.j2)",
+                    name,
+                    extra={"template": name},
+                )
+                self.fallback.add(kind)
+                return reference
+            self.checked.add(kind)
+        return html
+
+    def build_message(self, rendered: RenderedEmail, *, recipient: str, date: datetime) -> bytes:
+        """The wire form with this deployment's sender, Reply-To and DKIM key."""
+        delivery = self.settings.delivery
+        return build_message(
+            rendered,
+            sender=delivery.sender,
+            recipient=recipient,
+            reply_to=delivery.reply_to,
+            date=date,
+            dkim=self.dkim,
+        )
+
+    def context(self, digest: Digest, links: Links) -> dict[str, Any]:
+        """Everything a template sees."""
+        zone = ZoneInfo(digest.subscriber.timezone)
+        themes = self.settings.themes
+        return {
+            "digest": digest,
+            "kind": digest.kind,
+            "subject": digest_subject(digest),
+            "preheader": preheader(digest),
+            "period": period(digest, zone),
+            "greeting": f"for {digest.subscriber.name}" if digest.subscriber.name else "",
+            "item_count": len(digest.entries),
+            "theme_labels": [themes[t].label for t in digest.subscriber.themes if t in themes],
+            "preferences_url": links.preferences,
+            "unsubscribe_url": links.unsubscribe,
+            "sender": self.settings.delivery.sender,
+            "lang": "en",
+            "dir": "ltr",
+            "view": self._viewer(zone),
+            "local_date": _local_date(zone),
+            "summary": self.summary,
+            "why": why,
+            "link": link,
+        }
+
+    def _viewer(self, zone: ZoneInfo) -> Callable[[DigestEntry], EntryView]:
+        """`view(entry)` for templates: what an entry shows, worked out once per item and
+        zone for all subscribers (the same items go to many readers)."""
+        zone_key = str(zone)
+
+        def view(entry: DigestEntry) -> EntryView:
+            item = entry.item
+            key = (item.id, zone_key, item.summary_html)
+            shown = self._items.get(key)
+            if shown is None:
+                if len(self._items) > 20_000:
+                    self._items.clear()
+                shown = self._items[key] = (
+                    link(item.url),
+                    f"{item.when.astimezone(zone):%-d %b %Y}",
+                    self.summary(item),
+                )
+            return EntryView(
+                item.title,
+                shown[0],
+                entry.source_title,
+                shown[1],
+                shown[2],
+                why(entry.evidence),
+                ", ".join(entry.also_reported_by),
+            )
+
+        return view
+
+    def summary(self, item: Item) -> str:
+        """A short plain-text summary, worked out once per item for all subscribers."""
+        key = (item.id, item.summary_html)
+        found = self._summaries.get(key)
+        if found is None:
+            if len(self._summaries) > 10_000:
+                self._summaries.clear()
+            found = self._summaries[key] = _summary(item)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """One entry as templates show it: `{% set v = view(entry) %}` then `v.title` etc."""
+
+    title: str
+    url: str  # http(s) or mailto, else "" (then show no link)
+    source: str
+    date: str  # in the reader's time zone
+    summary: str
+    why: list[str]  # the matched phrases: "why this is here"
+    also: str  # "also reported by", joined
+
+
+def _compile_rendered(mjml: str) -> str:
+    return mjml2html(mjml, disable_comments=True, fonts={})
+
 
 def build_message(
-    rendered: RenderedEmail, *, sender: str, recipient: str, reply_to: str | None, date: datetime
+    rendered: RenderedEmail,
+    *,
+    sender: str,
+    recipient: str,
+    reply_to: str | None,
+    date: datetime,
+    dkim: DkimSigner | None = None,
 ) -> bytes:
-    """The wire form: multipart/alternative, text first, then HTML."""
-    message = EmailMessage(policy=_POLICY)
-    message["From"] = sender
-    message["To"] = recipient
-    if reply_to:
-        message["Reply-To"] = reply_to
-    message["Subject"] = clean_title(rendered.subject)
-    message["Date"] = format_datetime(date)
-    message["Message-ID"] = rendered.message_id
-    for name, value in rendered.headers.items():
-        message[name] = value
-    message.set_content(rendered.text)
-    message.add_alternative(rendered.html, subtype="html")
-    return message.as_bytes()
+    """The wire form: multipart/alternative, text first, then HTML, CRLF line ends."""
+    try:
+        headers = [
+            mime.encode_address("From", sender),
+            mime.encode_address("To", recipient),
+        ]
+        if reply_to:
+            headers.append(mime.encode_address("Reply-To", reply_to))
+        headers += [
+            mime.encode_unstructured("Subject", rendered.subject),
+            mime.date_header(date),
+            mime.encode_raw("Message-ID", rendered.message_id),
+            *(mime.encode_raw(name, value) for name, value in rendered.headers.items()),
+        ]
+    except mime.HeaderError as exc:
+        raise RenderError(f"Cannot write the message to {recipient}: {exc}") from None
+    raw = mime.multipart_alternative(
+        headers,
+        text=rendered.text,
+        html=rendered.html,
+        boundary=mime.boundary_for(rendered.message_id),
+    )
+    return dkim.sign(raw) if dkim is not None else raw
 
 
 def digest_subject(digest: Digest) -> str:
     """Says what is inside: e.g. "Korea Watch: 5 new (Missile tests 3, Alliance 2)"."""
     if digest.is_empty:
         return f"{digest.title}: nothing new"
-    total = sum(len(s.entries) for s in digest.sections)
+    entries = digest.entries
+    if digest.kind == "alert":
+        more = f" (+{len(entries) - 1} more)" if len(entries) > 1 else ""
+        return clean_title(f"{digest.title} alert: {entries[0].item.title}") + more
     counts = ", ".join(f"{s.label} {len(s.entries)}" for s in digest.sections)
-    noun = "alert" if digest.kind == "alert" else "new"
-    return clean_title(f"{digest.title}: {total} {noun} ({counts})")
+    return clean_title(f"{digest.title}: {len(entries)} new ({counts})")
+
+
+PREHEADER_CHARS = 150  # inboxes show about this much after the subject
 
 
 def preheader(digest: Digest) -> str:
+    """The line mail clients show after the subject: the first few titles."""
     titles = [e.item.title for e in digest.entries[:3]]
-    return (
-        clean_title(" · ".join(titles))[:150] if titles else "Nothing new since your last digest."
-    )
+    if not titles:
+        return "Nothing new since your last digest."
+    line = clean_title(" · ".join(titles))
+    if len(line) <= PREHEADER_CHARS:
+        return line
+    return line[: PREHEADER_CHARS - 1].rsplit(" ", 1)[0].rstrip(" ·") + "…"
 
 
-def _period(digest: Digest, zone: ZoneInfo) -> str:
+def period(digest: Digest, zone: ZoneInfo) -> str:
+    """The window in the reader's zone, e.g. "Sun 22 Nov 2026, 07:00–12:00 KST"."""
     start = digest.window_start.astimezone(zone)
     end = digest.window_end.astimezone(zone)
     if start.date() == end.date():
@@ -160,11 +391,17 @@ def why(evidence: Sequence[Evidence], limit: int = 3) -> list[str]:
     return list(phrases)[:limit]
 
 
-def _summary(item: Item) -> Markup | str:
+def link(url: str) -> str:
+    """The URL if it is http(s) or mailto, else "" (the template then shows no link)."""
+    return safe_url(url)
+
+
+def _summary(item: Item) -> str:
     text = html_to_text(item.summary_html) or item.text
+    text = " ".join(text.split())
     if len(text) > SUMMARY_CHARS:
         text = text[:SUMMARY_CHARS].rsplit(" ", 1)[0] + " …"
-    return " ".join(text.split())
+    return text
 
 
 def _list_unsubscribe(links: Links, settings: Settings) -> str:
@@ -174,7 +411,10 @@ def _list_unsubscribe(links: Links, settings: Settings) -> str:
     return ", ".join(parts)
 
 
-def _list_id(settings: Settings) -> str:
-    slug = "".join(c if c.isalnum() else "-" for c in settings.digest.title.lower()).strip("-")
-    domain = parseaddr(settings.delivery.sender)[1].rpartition("@")[2] or "digest.invalid"
-    return f"{slug or 'digest'}.{domain}"
+def list_id(settings: Settings) -> str:
+    """`Title <slug.domain>` (RFC 2919), the title encoded if it is not plain ASCII."""
+    title = settings.digest.title
+    slug = "".join(c if c.isascii() and c.isalnum() else "-" for c in title.lower()).strip("-")
+    slug = re.sub(r"-{2,}", "-", slug) or "digest"
+    ident = f"<{slug}.{mime.domain_of(settings.delivery.sender)}>"
+    return f"{mime.phrase(title)} {ident}"

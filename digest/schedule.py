@@ -18,7 +18,7 @@ from digest.deliver import FlushResult, flush_outbox, make_mailer
 from digest.ingest import RefreshResult, refresh_all
 from digest.links import signer_for
 from digest.models import Digest, Subscriber
-from digest.render import Renderer, build_message
+from digest.render import Renderer
 from digest.sources.fetch import make_client
 
 log = logging.getLogger(__name__)
@@ -60,13 +60,7 @@ def queue_digest(
     key = digest_key(subscriber, now)
     links = signer_for(app.settings).links(subscriber.id, subscriber.email)
     rendered = renderer.render_digest(digest, links=links, key=key, now=now)
-    raw = build_message(
-        rendered,
-        sender=app.settings.delivery.sender,
-        recipient=subscriber.email,
-        reply_to=app.settings.delivery.reply_to,
-        date=now,
-    )
+    raw = renderer.build_message(rendered, recipient=subscriber.email, date=now)
     app.store.queue_message(
         key=key,
         kind="digest",

@@ -17,6 +17,8 @@ import pytest
 
 from digest.app import App
 
+pytest_plugins = ["tests.web_fixtures", "tests.smtp_fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 FEEDS = Path(__file__).resolve().parent / "feeds"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from typing import IO, Any
 import click
 
 from digest import __version__
-from digest.cli import config_cmds, ingest_cmds, send_cmds, themes
+from digest.cli import config_cmds, ingest_cmds, outbox_cmds, send_cmds, themes, web_cmds
 from digest.cli.common import Context
 from digest.config import DEFAULT_CONFIG
 from digest.errors import ConfigError, DigestError
@@ -68,7 +68,7 @@ def cli(ctx: click.Context, config: Path) -> None:
     ctx.call_on_close(state.close)
 
 
-for module in (config_cmds, ingest_cmds, send_cmds, themes):
+for module in (config_cmds, ingest_cmds, send_cmds, outbox_cmds, themes, web_cmds):
     module.register(cli)
 
 main = cli

@@ -1,4 +1,4 @@
-"""`digest preview`, `digest send`, `digest run` and `digest outbox`."""
+"""`digest preview`, `digest send` and `digest run`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli.common import Context, parse_time, pass_context, table, when
+from digest.cli.common import Context, parse_time, pass_context, table
 from digest.compose import compose_digest
 from digest.links import signer_for
 from digest.render import Renderer
@@ -18,9 +18,21 @@ from digest.schedule import SendResult, digest_key, run_cycle, run_scheduler, se
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the HTML here.")
 @click.option("--text", "show_text", is_flag=True, help="Print the plain-text part.")
 @click.option("--at", "at", help="Compose as of this ISO time instead of now.")
+@click.option(
+    "--screenshot",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a PNG: the HTML in headless Chromium at 600 px and 375 px, side by side.",
+)
+@click.option("--dark", is_flag=True, help="Take the screenshot in dark mode.")
 @pass_context
 def preview(
-    ctx: Context, subscriber: str, out: Path | None, show_text: bool, at: str | None
+    ctx: Context,
+    subscriber: str,
+    out: Path | None,
+    show_text: bool,
+    at: str | None,
+    screenshot: Path | None,
+    dark: bool,
 ) -> None:
     """Render SUBSCRIBER's next digest (email, id or name) without sending or recording it."""
     app = ctx.app()
@@ -40,6 +52,11 @@ def preview(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(rendered.html, encoding="utf-8")
         click.echo(f"HTML written to {out}")
+    if screenshot is not None:
+        from digest.screenshot import screenshot as take_screenshot
+
+        take_screenshot(rendered.html, screenshot, dark=dark)
+        click.echo(f"Screenshot (desktop 600 px and mobile 375 px, side by side): {screenshot}")
     if show_text:
         click.echo("")
         click.echo(rendered.text)
@@ -86,31 +103,6 @@ def run(ctx: Context, once: bool, every: int) -> None:
         ctx.console.print(f"Digests are in {outbox.resolve()}")
 
 
-@click.command("outbox")
-@click.option("--status", type=click.Choice(["queued", "sent", "failed"]), help="Only these.")
-@pass_context
-def outbox(ctx: Context, status: str | None) -> None:
-    """List queued, sent and failed messages."""
-    app = ctx.app(sync=False)
-    messages = app.store.list_messages(status=status)
-    rows = [
-        (
-            m.id,
-            m.kind,
-            m.recipient,
-            m.status,
-            m.attempts,
-            when(m.queued_at),
-            when(m.sent_at),
-            m.last_error or m.server_reply or "",
-        )
-        for m in messages
-    ]
-    ctx.console.print(
-        table("Outbox", ["id", "kind", "to", "status", "tries", "queued", "sent", "detail"], rows)
-    )
-
-
 def register(cli: click.Group) -> None:
-    for command in (preview, send, run, outbox):
+    for command in (preview, send, run):
         cli.add_command(command)

@@ -24,11 +24,14 @@ from digest.store.leases import LeasesMixin
 from digest.store.outbox import OutboxMixin
 from digest.store.sources import SourcesMixin
 from digest.store.subscribers import SubscribersMixin
+from digest.store.web import WebMixin
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class Store(SourcesMixin, ItemsMixin, SubscribersMixin, OutboxMixin, LeasesMixin, StoreBase):
+class Store(
+    SourcesMixin, ItemsMixin, SubscribersMixin, OutboxMixin, LeasesMixin, WebMixin, StoreBase
+):
     """All persistent state, behind methods named for what they do."""
 
     @classmethod

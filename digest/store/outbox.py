@@ -2,6 +2,9 @@
 
 A message's key (kind, subscriber, period) is unique, so composing the same digest twice
 queues it once; the window of a subscriber advances only when their digest is accepted.
+Each attempt is marked as started (`sending_at`) before the message goes to the server and
+cleared when its outcome is recorded: one still marked when a sender starts was cut short
+by a crash, and is sent again with the same bytes and Message-ID.
 """
 
 from __future__ import annotations
@@ -11,10 +14,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from digest.store.base import StoreBase
-from digest.store.schema import deliveries, delivery_items, subscribers
+from digest.store.schema import (
+    deliveries,
+    delivery_items,
+    delivery_messages,
+    leases,
+    subscribers,
+)
+
+# Every column of a delivery, with the message bytes from their own table.
+_COLUMNS = [c for c in deliveries.c if c.name != "message"]
+_WITH_BODY = select(*_COLUMNS, delivery_messages.c.message).select_from(
+    deliveries.outerjoin(delivery_messages, delivery_messages.c.delivery_id == deliveries.c.id)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +50,9 @@ class OutboxMessage:
     sent_at: datetime | None
     last_error: str | None
     server_reply: str | None
+    next_attempt_at: datetime | None = None
+    sending_at: datetime | None = None
+    interrupted: int = 0
 
 
 class OutboxMixin(StoreBase):
@@ -64,17 +82,23 @@ class OutboxMixin(StoreBase):
                 window_end=window_end,
                 subject=subject,
                 message_id=message_id,
-                message=message,
+                message=b"",
                 status="queued",
                 attempts=0,
                 queued_at=now,
             )
-            result = conn.execute(stmt.on_conflict_do_nothing(index_elements=[deliveries.c.key]))
-            if not result.rowcount:
-                return None
+            # RETURNING, not rowcount: on PostgreSQL the rowcount of a skipped
+            # ON CONFLICT DO NOTHING is not reliably zero through SQLAlchemy.
             delivery_id = conn.execute(
-                select(deliveries.c.id).where(deliveries.c.key == key)
-            ).scalar_one()
+                stmt.on_conflict_do_nothing(index_elements=[deliveries.c.key]).returning(
+                    deliveries.c.id
+                )
+            ).scalar_one_or_none()
+            if delivery_id is None:
+                return None
+            conn.execute(
+                delivery_messages.insert().values(delivery_id=delivery_id, message=message)
+            )
             if item_ids:
                 conn.execute(
                     delivery_items.insert(),
@@ -89,33 +113,71 @@ class OutboxMixin(StoreBase):
                 )
             return int(delivery_id)
 
-    def due_messages(self, now: datetime, *, limit: int = 1000) -> list[OutboxMessage]:
-        """Queued messages whose next attempt is due, oldest first."""
+    def due_messages(
+        self,
+        now: datetime,
+        *,
+        limit: int = 1000,
+        after_id: int = 0,
+        ids: Sequence[int] | None = None,
+    ) -> list[OutboxMessage]:
+        """Queued messages whose next attempt is due, oldest first (only `ids` if given)."""
         query = (
-            select(deliveries)
-            .where(deliveries.c.status == "queued")
+            _WITH_BODY.where(deliveries.c.status == "queued")
             .where(or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now))
+            .where(deliveries.c.id > after_id)
             .order_by(deliveries.c.id)
             .limit(limit)
         )
+        if ids is not None:
+            query = query.where(deliveries.c.id.in_(list(ids)))
         with self.read() as conn:
             return [_message(row._mapping) for row in conn.execute(query)]
 
-    def list_messages(self, *, status: str | None = None, limit: int = 100) -> list[OutboxMessage]:
-        query = select(deliveries).order_by(deliveries.c.id.desc()).limit(limit)
+    def start_attempt(self, delivery_id: int, now: datetime) -> bool:
+        """Mark an attempt as started; False if the message is no longer queued.
+
+        An attempt already marked as started was cut short (the sender died): it is counted
+        in `interrupted`, because the server may have accepted that one.
+        """
+        with self.write() as conn:
+            return bool(conn.execute(_start_attempt(delivery_id, now)).rowcount)
+
+    def list_messages(
+        self, *, status: str | None = None, limit: int = 100, bodies: bool = True
+    ) -> list[OutboxMessage]:
+        """Messages newest first; `bodies=False` leaves their bytes out (b"")."""
+        base = _WITH_BODY if bodies else select(*_COLUMNS)
+        query = base.order_by(deliveries.c.id.desc()).limit(limit)
         if status is not None:
             query = query.where(deliveries.c.status == status)
         with self.read() as conn:
             return [_message(row._mapping) for row in conn.execute(query)]
 
-    def mark_sent(self, delivery_id: int, reply: str, now: datetime) -> None:
-        """Record that the backend accepted the message; a digest advances the window."""
+    def mark_sent(
+        self,
+        delivery_id: int,
+        reply: str,
+        now: datetime,
+        *,
+        start_next: int | None = None,
+        known: OutboxMessage | None = None,
+    ) -> bool:
+        """Record that the backend accepted the message; a digest advances the window.
+
+        `start_next` also marks the next message's attempt as started, in the same
+        transaction (one commit per message instead of two); returns whether it could.
+        `known` is the message as loaded, which spares reading its kind and window again.
+        """
         with self.write() as conn:
-            row = conn.execute(
-                select(
-                    deliveries.c.kind, deliveries.c.subscriber_id, deliveries.c.window_end
-                ).where(deliveries.c.id == delivery_id)
-            ).one()
+            row = (
+                known
+                or conn.execute(
+                    select(
+                        deliveries.c.kind, deliveries.c.subscriber_id, deliveries.c.window_end
+                    ).where(deliveries.c.id == delivery_id)
+                ).one()
+            )
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id)
@@ -126,6 +188,7 @@ class OutboxMixin(StoreBase):
                     last_error=None,
                     attempts=deliveries.c.attempts + 1,
                     next_attempt_at=None,
+                    sending_at=None,
                 )
             )
             if row.kind == "digest":
@@ -140,6 +203,9 @@ class OutboxMixin(StoreBase):
                     )
                     .values(last_digest_at=row.window_end)
                 )
+            if start_next is None:
+                return False
+            return bool(conn.execute(_start_attempt(start_next, now)).rowcount)
 
     def mark_failed(
         self, delivery_id: int, error: str, now: datetime, *, retry_at: datetime | None
@@ -149,20 +215,49 @@ class OutboxMixin(StoreBase):
             "attempts": deliveries.c.attempts + 1,
             "last_error": error,
             "next_attempt_at": retry_at,
+            "sending_at": None,
         }
         if retry_at is None:
             values["status"] = "failed"
         with self.write() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
 
-    def requeue_failed(self) -> int:
-        """Queue every failed message again; returns how many."""
+    def requeue_failed(self, ids: Sequence[int] | None = None) -> list[int]:
+        """Queue failed messages again (all, or those of `ids`), attempts from zero: their ids.
+
+        Only failed messages: a sent one is never queued again, so a retry sends no duplicate.
+        """
+        query = select(deliveries.c.id).where(deliveries.c.status == "failed")
+        if ids is not None:
+            query = query.where(deliveries.c.id.in_(list(ids)))
         with self.write() as conn:
-            return int(
+            found = [int(i) for i in conn.execute(query).scalars()]
+            if found:
                 conn.execute(
                     update(deliveries)
-                    .where(deliveries.c.status == "failed")
-                    .values(status="queued", next_attempt_at=None)
+                    .where(deliveries.c.id.in_(found))
+                    .values(status="queued", next_attempt_at=None, attempts=0)
+                )
+            return found
+
+    # The outbox's sender lease lives in the shared leases table; these two let a sender
+    # see who holds it and take it over from a process that is known to be dead.
+
+    def lease_owner(self, name: str) -> str | None:
+        with self.read() as conn:
+            owner = conn.execute(select(leases.c.owner).where(leases.c.name == name)).scalar()
+            return None if owner is None else str(owner)
+
+    def take_over_lease(
+        self, name: str, old_owner: str, new_owner: str, expires_at: datetime
+    ) -> bool:
+        """Give the lease to `new_owner` if `old_owner` still holds it."""
+        with self.write() as conn:
+            return bool(
+                conn.execute(
+                    update(leases)
+                    .where(leases.c.name == name, leases.c.owner == old_owner)
+                    .values(owner=new_owner, expires_at=expires_at)
                 ).rowcount
             )
 
@@ -170,6 +265,18 @@ class OutboxMixin(StoreBase):
         query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
         with self.read() as conn:
             return {status: int(n) for status, n in conn.execute(query)}
+
+
+def _start_attempt(delivery_id: int, now: datetime) -> Any:
+    return (
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.status == "queued")
+        .values(
+            sending_at=now,
+            interrupted=deliveries.c.interrupted
+            + case((deliveries.c.sending_at.is_(None), 0), else_=1),
+        )
+    )
 
 
 def _message(row: Any) -> OutboxMessage:
@@ -181,7 +288,7 @@ def _message(row: Any) -> OutboxMessage:
         recipient=row["recipient"],
         subject=row["subject"],
         message_id=row["message_id"],
-        message=row["message"],
+        message=row.get("message") or b"",
         status=row["status"],
         attempts=row["attempts"],
         window_start=row["window_start"],
@@ -190,4 +297,7 @@ def _message(row: Any) -> OutboxMessage:
         sent_at=row["sent_at"],
         last_error=row["last_error"],
         server_reply=row["server_reply"],
+        next_attempt_at=row["next_attempt_at"],
+        sending_at=row["sending_at"],
+        interrupted=row["interrupted"],
     )

@@ -145,7 +145,9 @@ deliveries = Table(
     Column("recipient", String(320), nullable=False),
     Column("subject", Text, nullable=False),
     Column("message_id", String(300), nullable=False),
-    Column("message", LargeBinary, nullable=False),
+    # Empty since 0004_delivery: the bytes live in delivery_messages, so that recording an
+    # attempt rewrites a small row, not a 60 KB one (SQLite rewrites the whole record).
+    Column("message", LargeBinary, nullable=False, default=b""),
     Column("status", String(20), nullable=False, default="queued"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
@@ -153,8 +155,23 @@ deliveries = Table(
     Column("queued_at", UTCDateTime(), nullable=False),
     Column("next_attempt_at", UTCDateTime()),
     Column("sent_at", UTCDateTime()),
+    # Set while an attempt is in flight. Still set when a sender starts means the one
+    # before it died mid-attempt: the server may or may not have the message.
+    Column("sending_at", UTCDateTime()),
+    # Attempts cut short that way; a message sent after one may have arrived twice.
+    Column("interrupted", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_deliveries_status", "status", "next_attempt_at"),
     Index("ix_deliveries_subscriber", "subscriber_id", "kind", "sent_at"),
+)
+
+delivery_messages = Table(
+    "delivery_messages",
+    metadata,
+    Column(
+        "delivery_id", Integer, ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
+    ),
+    # The message exactly as it goes on the wire (CRLF, signed if DKIM is on).
+    Column("message", LargeBinary, nullable=False),
 )
 
 delivery_items = Table(

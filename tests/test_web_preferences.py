@@ -1,0 +1,245 @@
+"""The preference center and unsubscribe links: signed tokens, forms, CSRF, RFC 8058."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from digest.app import App
+from digest.links import LinkSigner
+from digest.web import create_app
+from tests.web_fixtures import BASE, LOCAL, SECRET, csrf_of, token_for
+
+ANALYST = "analyst@example.org"
+ELSEWHERE = ("203.0.113.7", 40000)
+
+
+def preferences_form(**changes: object) -> dict[str, object]:
+    form: dict[str, object] = {
+        "themes": ["missile_tests", "alliance_coordination"],
+        "frequency": "weekly",
+        "day": "fri",
+        "time": "06:30",
+        "cron": "",
+        "timezone": "Europe/Paris",
+        "alert_themes": ["missile_tests"],
+    }
+    form.update(changes)
+    return form
+
+
+# -- links from emails: forged, expired, or somebody else's --------------------------------
+
+
+def forged_tokens(app: App) -> list[str]:
+    real = token_for(app, ANALYST)
+    payload, stamp, signature = real.split(".")
+    other = base64.urlsafe_b64encode(json.dumps({"s": 2, "e": "desk@example.org"}).encode())
+    return [
+        "forged",
+        real[:-2] + ("AA" if not real.endswith("AA") else "BB"),
+        f"{other.decode().rstrip('=')}.{stamp}.{signature}",
+        LinkSigner("another key", app.settings.digest.public_url).token(1, ANALYST),
+    ]
+
+
+def test_forged_tokens_are_refused_and_show_nobodys_data(client: TestClient, web_app: App) -> None:
+    for token in forged_tokens(web_app):
+        for path in (f"/preferences/{token}", f"/unsubscribe/{token}"):
+            page = client.get(path)
+            assert page.status_code == 403, path
+            assert "This link is not valid" in page.text
+            assert "@example.org" not in page.text and "Analyst" not in page.text
+        assert (
+            client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}).status_code
+            == 403
+        )
+    assert {s.status for s in web_app.store.list_subscribers()} == {"active"}
+
+
+def test_an_expired_link_says_so(
+    client: TestClient, web_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as m:
+        m.setattr("itsdangerous.timed.time.time", lambda: 1_000_000_000.0)  # 2001
+        old = token_for(web_app, ANALYST)
+    page = client.get(f"/preferences/{old}")
+    assert page.status_code == 410
+    assert "expired" in page.text and ANALYST not in page.text
+
+
+def test_a_token_for_an_address_that_changed_is_refused(client: TestClient) -> None:
+    stale = LinkSigner(SECRET, "http://127.0.0.1:8000").token(1, "old-address@example.org")
+    page = client.get(f"/preferences/{stale}")
+    assert page.status_code == 404
+    assert ANALYST not in page.text
+
+
+# -- the preference center ----------------------------------------------------------------
+
+
+def test_preference_center_shows_the_readers_choices(client: TestClient, web_app: App) -> None:
+    page = client.get(f"/preferences/{token_for(web_app, ANALYST)}")
+    assert page.status_code == 200
+    assert 'id="theme-missile_tests" name="themes" value="missile_tests" checked' in page.text
+    assert 'value="alliance_coordination">' in page.text  # not checked
+    assert 'id="frequency-daily" name="frequency" value="daily" checked' in page.text
+    assert "<option selected>Asia/Seoul</option>" in page.text
+    assert "digest_csrf=" in page.headers["set-cookie"]
+    assert "HttpOnly" in page.headers["set-cookie"] and "SameSite=lax" in page.headers["set-cookie"]
+
+
+def test_saved_preferences_are_stored_at_once_and_shape_the_next_preview(
+    client: TestClient, web_app: App
+) -> None:
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    form = preferences_form(csrf_token=csrf_of(client.get(path).text))
+    saved = client.post(path, data=form, follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == path + "?saved=preferences"
+    sub = web_app.store.get_subscriber(ANALYST)
+    assert sub.themes == ("missile_tests", "alliance_coordination")
+    assert (sub.cadence, sub.timezone, sub.origin) == ("weekly fri 06:30", "Europe/Paris", "web")
+    assert sub.alerts.themes == ("missile_tests",)
+    assert "Your preferences are saved" in client.get(saved.headers["location"]).text
+    preview = client.get(f"/subscribers/{sub.id}").text
+    assert "== Alliance coordination (" in preview and "== China" not in preview
+    assert "Weekly on Friday at 06:30, Europe/Paris" in preview
+    web_app.sync()  # a later config sync leaves the reader's own choices alone
+    assert web_app.store.get_subscriber(ANALYST).cadence == "weekly fri 06:30"
+
+
+def test_a_custom_cron_schedule_can_be_chosen(client: TestClient, web_app: App) -> None:
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    form = preferences_form(
+        frequency="custom", cron="30 6 * * 1-5", csrf_token=csrf_of(client.get(path).text)
+    )
+    assert client.post(path, data=form, follow_redirects=False).status_code == 303
+    assert web_app.store.get_subscriber(ANALYST).cadence == "30 6 * * 1-5"
+
+
+def test_invalid_preferences_are_explained_and_change_nothing(
+    client: TestClient, web_app: App
+) -> None:
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    token = csrf_of(client.get(path).text)
+    form = preferences_form(
+        themes=[], frequency="custom", cron="every tuesday", timezone="Mars/Olympus"
+    )
+    page = client.post(path, data={**form, "csrf_token": token})
+    assert page.status_code == 400
+    assert "Your changes were not saved" in page.text
+    assert "Mars/Olympus" in page.text and "is not an IANA time zone" in page.text
+    assert 'aria-invalid="true"' in page.text
+    page = client.post(path, data={**preferences_form(themes=[]), "csrf_token": token})
+    assert "Choose at least one theme" in page.text
+    page = client.post(
+        path, data={**preferences_form(cron="x", frequency="custom"), "csrf_token": token}
+    )
+    assert "is not a cadence" in page.text
+    page = client.post(path, data={**preferences_form(), "admin": "1", "csrf_token": token})
+    assert page.status_code == 400 and "unknown field" in page.text
+    assert web_app.store.get_subscriber(ANALYST).cadence == "daily 07:00"
+
+
+def test_preference_forms_without_a_valid_csrf_token_are_refused(
+    client: TestClient, web_app: App
+) -> None:
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    token = csrf_of(client.get(path).text)
+    assert client.post(path, data=preferences_form()).status_code == 403
+    assert client.post(path, data=preferences_form(csrf_token="0" * 64)).status_code == 403
+    cross_site = client.post(
+        path, data=preferences_form(csrf_token=token), headers={"origin": "https://evil.example"}
+    )
+    assert cross_site.status_code == 403
+    with TestClient(create_app(web_app), base_url=BASE, client=LOCAL) as cookieless:
+        # A token copied from another browser is no good without that browser's cookie.
+        assert cookieless.post(path, data=preferences_form(csrf_token=token)).status_code == 403
+    assert web_app.store.get_subscriber(ANALYST).cadence == "daily 07:00"
+
+
+def test_every_form_route_checks_its_csrf_token(client: TestClient, web_app: App) -> None:
+    token = token_for(web_app, ANALYST)
+    params = {"token": token, "source_id": "seed-documents", "subscriber_id": 1}
+    posts = [
+        r
+        for r in client.app.routes  # type: ignore[attr-defined]
+        if isinstance(r, Route) and "POST" in (r.methods or ())
+    ]
+    assert {r.name for r in posts} == {
+        "preferences",
+        "preferences_status",
+        "unsubscribe",
+        "refresh_source",
+    }
+    for route in posts:
+        if route.name == "unsubscribe":
+            continue  # RFC 8058 one-click: authenticated by its signed token, by design
+        path = route.url_path_for(route.name, **{k: params[k] for k in route.param_convertors})
+        answer = client.post(path, data={"action": "pause", **preferences_form()})
+        assert answer.status_code == 403, route.name
+        assert "security token" in answer.text
+    assert web_app.store.get_subscriber(ANALYST).status == "active"
+
+
+def test_pause_and_resume_from_the_preference_center(client: TestClient, web_app: App) -> None:
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    token = csrf_of(client.get(path).text)
+    paused = client.post(path + "/status", data={"action": "pause", "csrf_token": token})
+    assert "Your digests are paused" in paused.text
+    assert web_app.store.get_subscriber(ANALYST).status == "paused"
+    web_app.sync()  # config.toml lists the analyst as active; the reader's pause wins
+    assert web_app.store.get_subscriber(ANALYST).status == "paused"
+    assert "Nothing is sent while they are paused" in client.get("/subscribers/1").text
+    client.post(path + "/status", data={"action": "resume", "csrf_token": token})
+    assert web_app.store.get_subscriber(ANALYST).status == "active"
+
+
+# -- unsubscribe (RFC 8058) ---------------------------------------------------------------
+
+
+def test_get_on_the_unsubscribe_link_only_asks(client: TestClient, web_app: App) -> None:
+    page = client.get(f"/unsubscribe/{token_for(web_app, ANALYST)}")
+    assert page.status_code == 200
+    assert "Unsubscribe from Korea Watch?" in page.text
+    assert '<input type="hidden" name="List-Unsubscribe" value="One-Click">' in page.text
+    assert web_app.store.get_subscriber(ANALYST).status == "active"
+
+
+def test_one_click_post_unsubscribes_with_no_further_step(web_app: App) -> None:
+    """As a mail provider sends it: no cookie, no CSRF token, from anywhere."""
+    token = token_for(web_app, ANALYST)
+    with TestClient(create_app(web_app), base_url=BASE, client=ELSEWHERE) as provider:
+        answer = provider.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+        assert answer.status_code == 200
+        assert "You are unsubscribed" in answer.text
+        assert web_app.store.get_subscriber(ANALYST).status == "unsubscribed"
+        again = provider.post(
+            f"/unsubscribe/{token}", files={"List-Unsubscribe": (None, "One-Click")}
+        )
+        assert again.status_code == 200  # multipart/form-data, and already done: still fine
+
+
+def test_one_click_post_without_its_body_changes_nothing(client: TestClient, web_app: App) -> None:
+    token = token_for(web_app, ANALYST)
+    assert client.post(f"/unsubscribe/{token}", data={"x": "y"}).status_code == 400
+    assert web_app.store.get_subscriber(ANALYST).status == "active"
+
+
+def test_an_unsubscribe_holds_through_config_syncs_until_the_owner_returns(
+    client: TestClient, web_app: App
+) -> None:
+    token = token_for(web_app, ANALYST)
+    client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    web_app.sync()
+    assert web_app.store.get_subscriber(ANALYST).status == "unsubscribed"
+    page = client.get(f"/preferences/{token}")
+    assert "You are <strong>unsubscribed</strong>" in page.text
+    client.post(
+        f"/preferences/{token}/status", data={"action": "resume", "csrf_token": csrf_of(page.text)}
+    )
+    assert web_app.store.get_subscriber(ANALYST).status == "active"
