@@ -100,12 +100,15 @@ def _read_argument(text: str) -> str:
 
 
 def _why(match: ThemeMatch) -> str:
-    lines = [
-        f"+{e.weight:.2f} [bold]{escape(e.phrase)}[/]: {escape(e.snippet)}" for e in match.evidence
-    ]
-    lines += [
-        f"[red]{e.weight:.2f} {escape(e.phrase)}[/]: {escape(e.snippet)}" for e in match.penalties
-    ]
+    """Each sentence once, with what it added and the phrases that matched in it."""
+    lines = []
+    for evidence, style in ((match.evidence, "+{:.2f}"), (match.penalties, "[red]{:.2f}[/]")):
+        by_sentence: dict[tuple[str, float], list[str]] = {}
+        for e in evidence:
+            by_sentence.setdefault((e.snippet, e.weight), []).append(e.phrase)
+        for (snippet, weight), phrases in by_sentence.items():
+            shown = ", ".join(escape(p) for p in phrases)
+            lines.append(f"{style.format(weight)} [bold]{shown}[/]: {escape(snippet)}")
     return "\n".join(lines) or "-"
 
 

@@ -26,7 +26,7 @@ from digest.tagging.text import SEPARATORS, Document
 from digest.tagging.wordings import CaseCheck
 
 _SNIPPET_CHARS = 300
-_MAX_EVIDENCE = 3
+_MAX_EVIDENCE = 3  # sentences
 _TO_SPACE = str.maketrans(dict.fromkeys(SEPARATORS, " "))
 
 Hit = tuple[int, int, int]  # start and end offsets in Document.text, bits
@@ -238,13 +238,15 @@ def score_theme(
     if len(fired) > 1:
         fired.sort(key=_strongest)  # stable: ties keep reading order
     evidence = tuple(
-        _evidence(document, sentence, rule.shown_mask, gain)
+        found
         for gain, rule, sentence in fired[:_MAX_EVIDENCE]
+        for found in _evidence(document, sentence, rule.shown_mask, gain)
     )
     penalised.sort(key=lambda p: (-p[0], p[1][0]))
     penalties = tuple(
-        _evidence(document, sentence, theme.exclusion_mask, -penalty)
+        found
         for penalty, sentence in penalised[:_MAX_EVIDENCE]
+        for found in _evidence(document, sentence, theme.exclusion_mask, -penalty)
     )
     return ThemeMatch(theme.id, round(1.0 - math.exp(-raw), 4), evidence, penalties)
 
@@ -253,22 +255,21 @@ def _strongest(fired: tuple[float, Rule, Sentence]) -> float:
     return -fired[0]
 
 
-def _evidence(document: Document, sentence: Sentence, shown: int, weight: float) -> Evidence:
-    """The matched words of a sentence in reading order, once each ("North Korea + fired"),
-    with the sentence."""
+def _evidence(document: Document, sentence: Sentence, shown: int, weight: float) -> list[Evidence]:
+    """One piece of evidence per matched phrase of a sentence, in reading order, each with
+    the sentence and what the sentence added to the score."""
     text = document.text
-    words: list[str] = []
-    first = None
+    phrases: list[str] = []
     for start, end, bits in sentence[2]:
         if bits & shown:
-            word = text[start:end]
-            if "\n" in word:
-                word = " ".join(word.split())
-            if word not in words:
-                words.append(word)
-            if first is None:
-                first = word
-    return Evidence(" + ".join(words), _snippet(document, sentence[0], first), round(weight, 4))
+            phrase = text[start:end]
+            if "\n" in phrase:
+                phrase = " ".join(phrase.split())
+            if phrase not in phrases:
+                phrases.append(phrase)
+    snippet = _snippet(document, sentence[0], phrases[0] if phrases else None)
+    weight = round(weight, 4)
+    return [Evidence(phrase, snippet, weight) for phrase in phrases]
 
 
 def _snippet(document: Document, index: int, first: str | None) -> str:
