@@ -64,6 +64,12 @@ def test_term_matches_inflections() -> None:
     assert score(LAUNCHES, "", "Pyongyang launched a missile. North Korea launches missiles.") > 0
 
 
+def test_capitalised_wording_is_a_name_with_a_plural_only() -> None:
+    settings = theme(phrases={"Scud": 1.0})
+    assert score(settings, "Two Scuds") > 0
+    assert score(settings, "It scudded away") == 0
+
+
 def test_term_matches_across_hyphen_or_space() -> None:
     assert score(LAUNCHES, "North Korea test fired a missile") > 0
     assert score(LAUNCHES, "North Korea test-fires missiles") > 0

@@ -22,10 +22,21 @@ _PARTICLES = frozenset(
 CaseCheck = tuple[int, int, str | None, int]
 
 
-def inflections(word: str) -> set[str]:
-    """The forms of a word that count as it: "launch" also "launches", "launched", "launching"."""
+def inflections(word: str, *, verb: bool = True) -> set[str]:
+    """The forms of a word that count as it: "launch" also "launches", "launched", "launching".
+
+    Without `verb` (for names: "Scud", "North Korean"), only the plural.
+    """
     forms = {word}
     if len(word) < 3 or not word.isalpha():
+        return forms
+    if not verb:
+        if word.endswith(("s", "x", "z", "ch", "sh")):
+            forms.add(word + "es")
+        elif word.endswith("y") and word[-2] not in _VOWELS:
+            forms.add(word[:-1] + "ies")
+        else:
+            forms.add(word + "s")
         return forms
     if word.endswith("e"):
         forms |= {word + "s", word + "d", word[:-1] + "ing", word + "ing"}
@@ -70,10 +81,12 @@ def wording_keys(wording: str) -> list[tuple[str, CaseCheck | None]]:
         )
         return [(" " + base, exact_check)]
     words = base.split(" ")
+    written = body.translate(_TO_SPACE).split()  # the same words, as written
     if len(words) > 1 and words[-1] == "s" and re.search(r"['\u2019]s$", body):
         # "Pyongyang's" is "Pyongyang": possessives match anyway, and a last word "s" would
         # swallow the start of the next word ("Pyongyang splashed").
         words.pop()
+        written.pop()
         base = " ".join(words)
     capitals = body.upper() == body and body.lower() != body
     if capitals:
@@ -83,9 +96,11 @@ def wording_keys(wording: str) -> list[tuple[str, CaseCheck | None]]:
     # Inflect the last word ("missile tests"), or the first when the last is a particle
     # ("warns of", "lifted off").
     at = 0 if len(words) > 1 and words[-1] in _PARTICLES else len(words) - 1
+    # A capitalised word is a name: it takes a plural ("Scuds"), not verb forms.
+    name = len(written) == len(words) and written[at][:1].isupper()
     return [
         (" " + " ".join([*words[:at], form, *words[at + 1 :]]), None)
-        for form in sorted(inflections(words[at]))
+        for form in sorted(inflections(words[at], verb=not name))
     ]
 
 
