@@ -26,11 +26,13 @@ from digest.tagging.text import SEPARATORS, Document
 from digest.tagging.wordings import CaseCheck
 
 _SNIPPET_CHARS = 300
-_MAX_EVIDENCE = 3  # sentences
+_MAX_EVIDENCE = 2  # sentences
+_MAX_VERDICTS = 100_000  # per theme; past that, verdicts are worked out each time
 _TO_SPACE = str.maketrans(dict.fromkeys(SEPARATORS, " "))
 
 Hit = tuple[int, int, int]  # start and end offsets in Document.text, bits
 Sentence = tuple[int, int, list[Hit]]  # index, OR of the hits' bits, hits
+Verdict = tuple[float, "Rule | None", float]  # weight less exclusions, rule, exclusions
 
 
 class RuleTagger:
@@ -39,6 +41,9 @@ class RuleTagger:
     def __init__(self, themes: Mapping[str, ThemeSettings]) -> None:
         self._compiled = compile_themes(themes)
         self._thresholds = {theme.id: theme.threshold for theme in self._compiled.themes}
+        # Per theme, the verdict on each sentence mask seen so far: a pure function of the
+        # mask, and the same few combinations of terms recur across items.
+        self._verdicts: tuple[dict[int, Verdict], ...] = tuple({} for _ in self._compiled.themes)
 
     @property
     def themes(self) -> tuple[str, ...]:
@@ -61,37 +66,55 @@ class RuleTagger:
         document = Document.parse(title, text)
         present, sentences = scan(self._compiled, document)
         matches = []
-        for theme in self._compiled.themes:
-            rules = possible_rules(theme, present)
-            if rules:
-                match = score_theme(theme, document, sentences, rules, explain=explain)
+        for theme, verdicts in zip(self._compiled.themes, self._verdicts, strict=True):
+            if may_match(theme, present):
+                match = score_theme(theme, document, sentences, verdicts, explain=explain)
                 if match is not None:
                     matches.append(match)
         return matches
 
 
-def possible_rules(theme: CompiledTheme, present: int) -> list[RuleTest]:
-    """The theme's rules whose terms the item holds somewhere, if it mentions the context;
-    strongest first."""
+def may_match(theme: CompiledTheme, present: int) -> bool:
+    """Whether the item mentions the theme's context and holds, somewhere, the terms of one
+    of its rules."""
     if theme.context_mask and not present & theme.context_mask:
-        return []
-    rules = [
-        test
+        return False
+    if present & theme.phrase_mask:
+        return True
+    return any(
+        present & test[0] == test[0] and (present & test[2]).bit_count() >= test[3]
         for test in theme.rules
-        if present & test[0] == test[0] and (present & test[2]).bit_count() >= test[3]
-    ]
-    phrases = present & theme.phrase_mask
+    )
+
+
+def judge(theme: CompiledTheme, mask: int) -> Verdict:
+    """What a sentence with these bits adds: its strongest rule's weight less its
+    exclusions, with the rule (None if none holds) and the exclusions' weight."""
+    best: RuleTest | None = None
+    for test in theme.rules:  # strongest first
+        all_mask, none_mask, any_mask, min_any = test[:4]
+        if (
+            mask & all_mask == all_mask
+            and not mask & none_mask
+            and (mask & any_mask).bit_count() >= min_any
+        ):
+            best = test
+            break
+    phrases = mask & theme.phrase_mask
     while phrases:  # one-term rules, found by their bits
         bit = phrases & -phrases
-        rules.append(theme.phrases[bit])
+        if best is None or theme.phrases[bit][4] > best[4]:
+            best = theme.phrases[bit]
         phrases ^= bit
-    if len(rules) > 1:
-        rules.sort(key=_by_weight)
-    return rules
-
-
-def _by_weight(test: RuleTest) -> float:
-    return -test[4]
+    if best is None:
+        return 0.0, None, 0.0
+    penalty = 0.0
+    excluded = mask & theme.exclusion_mask
+    while excluded:
+        bit = excluded & -excluded
+        penalty += theme.exclusions[bit]
+        excluded ^= bit
+    return best[4] - penalty, best[5], penalty
 
 
 def scan(compiled: CompiledThemes, document: Document) -> tuple[int, list[Sentence]]:
@@ -188,45 +211,33 @@ def score_theme(
     theme: CompiledTheme,
     document: Document,
     sentences: list[Sentence],
-    rules: list[RuleTest],
+    verdicts: dict[int, Verdict],
     *,
     explain: bool = False,
 ) -> ThemeMatch | None:
-    """The theme's score and evidence from the rules that may hold, or None when it is 0.
+    """The theme's score and evidence, or None when it is 0; `verdicts` caches `judge`.
 
     With `explain`, the match also lists the exclusions that took weight off.
     """
+    own = theme.mask
     needed = theme.needed
-    exclusion_mask = theme.exclusion_mask
-    exclusions = theme.exclusions
     raw = 0.0
     fired: list[tuple[float, Rule, Sentence]] = []
     penalised: list[tuple[float, Sentence]] = []
     for sentence in sentences:
-        mask = sentence[1]
+        mask = sentence[1] & own
         if not mask & needed:
             continue
-        # The strongest rule that holds; `break` leaves its weight and rule bound (the loop
-        # is inlined because it runs for every sentence of every item).
-        for all_mask, none_mask, any_mask, min_any, gain, rule in rules:  # noqa: B007
-            if (
-                mask & all_mask == all_mask
-                and not mask & none_mask
-                and (not min_any or (mask & any_mask).bit_count() >= min_any)
-            ):
-                break
-        else:
+        verdict = verdicts.get(mask)
+        if verdict is None:
+            verdict = judge(theme, mask)
+            if len(verdicts) < _MAX_VERDICTS:
+                verdicts[mask] = verdict
+        gain, rule, penalty = verdict
+        if rule is None:
             continue
-        excluded = mask & exclusion_mask
-        if excluded:
-            penalty = 0.0
-            while excluded:
-                bit = excluded & -excluded
-                penalty += exclusions[bit]
-                excluded ^= bit
-            gain -= penalty
-            if penalty > 0 and explain:
-                penalised.append((penalty, sentence))
+        if penalty > 0 and explain:
+            penalised.append((penalty, sentence))
         if gain <= 0:
             continue
         if sentence[0] == 0:

@@ -91,6 +91,7 @@ class Document:
     words: str
     case_known: bool
     _starts: list[int] | None = field(default=None)
+    _sentences: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, title: str, body: str) -> Document:
@@ -128,12 +129,16 @@ class Document:
 
     def sentence(self, index: int) -> str:
         """The text of one sentence, on one line."""
+        known = self._sentences.get(index)
+        if known is not None:
+            return known
         starts = self.sentence_starts()
         start = starts[index - 1] if index > 0 else 0
         end = starts[index] if index < len(starts) else len(self.text)
         sentence = self.text[start:end].strip()
         if "\n" in sentence or "  " in sentence or "\t" in sentence:
             sentence = " ".join(sentence.split())
+        self._sentences[index] = sentence
         return sentence
 
 
