@@ -108,23 +108,43 @@ FILLER = [
 ]
 
 
+CONNECTORS = ["days after", "hours before", "as", "while", "a week after", "even as"]
+ASIDES = [
+    "according to figures released on Monday",
+    "the first such change in more than a decade",
+    "a spokesperson said in a briefing",
+    "though some economists urged caution",
+    "in a move that surprised local observers",
+    "with more details due later this month",
+]
+
+
+def _clause(rng: random.Random) -> str:
+    return f"{rng.choice(ACTORS)} {rng.choice(ACTIONS)} {rng.choice(OBJECTS)}"
+
+
 def generate(count: int, seed: int = 7) -> Iterator[tuple[str, str]]:
-    """Yield `count` (title, text) items of 1-3 KB, the same ones for the same seed."""
+    """Yield `count` (title, text) items of 1-3 KB, the same ones for the same seed.
+
+    A third of the sentences report theme events (two clauses, like "North Korea fired a
+    KN-23 off its east coast, days after Seoul held talks on the alliance."), the rest are
+    everyday news. That gives about 20 theme matches per KB in sentences of about 110
+    characters, like the sample deployment's seed articles (21 per KB, 122 characters).
+    """
     rng = random.Random(seed)
     for _ in range(count):
         target = rng.randint(1_000, 3_000)
-        title = f"{rng.choice(ACTORS)} {rng.choice(ACTIONS)} {rng.choice(OBJECTS)}"
+        title = _clause(rng)
         parts: list[str] = []
         size = 0
         while size < target:
-            if rng.random() < 0.3:
+            if rng.random() < 0.33:
                 sentence = (
-                    f"{rng.choice(ACTORS)} {rng.choice(ACTIONS)} {rng.choice(OBJECTS)} "
-                    f"{rng.choice(TAILS)}."
+                    f"{_clause(rng)} {rng.choice(TAILS)}, {rng.choice(CONNECTORS)} {_clause(rng)}."
                 )
                 sentence = sentence[0].upper() + sentence[1:]
             else:
-                sentence = rng.choice(FILLER)
+                sentence = f"{rng.choice(FILLER)[:-1]}, {rng.choice(ASIDES)}."
             parts.append(sentence)
             size += len(sentence) + 1
         yield title, " ".join(parts)[:target]
