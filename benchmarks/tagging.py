@@ -123,13 +123,13 @@ def _clause(rng: random.Random) -> str:
     return f"{rng.choice(ACTORS)} {rng.choice(ACTIONS)} {rng.choice(OBJECTS)}"
 
 
-def generate(count: int, seed: int = 7) -> Iterator[tuple[str, str]]:
+def generate(count: int, seed: int = 7, share: float = 0.33) -> Iterator[tuple[str, str]]:
     """Yield `count` (title, text) items of 1-3 KB, the same ones for the same seed.
 
-    A third of the sentences report theme events (two clauses, like "North Korea fired a
-    KN-23 off its east coast, days after Seoul held talks on the alliance."), the rest are
-    everyday news. That gives about 20 theme matches per KB in sentences of about 110
-    characters, like the sample deployment's seed articles (21 per KB, 122 characters).
+    A third of the sentences (`share`) report theme events, in two clauses ("North Korea
+    fired a KN-23 off its east coast, days after Seoul held talks on the alliance."); the
+    rest are everyday news. That gives about 23 theme matches per KB in sentences of about
+    110 characters, like the sample deployment's seed articles (21 per KB, 122 characters).
     """
     rng = random.Random(seed)
     for _ in range(count):
@@ -138,7 +138,7 @@ def generate(count: int, seed: int = 7) -> Iterator[tuple[str, str]]:
         parts: list[str] = []
         size = 0
         while size < target:
-            if rng.random() < 0.33:
+            if rng.random() < share:
                 sentence = (
                     f"{_clause(rng)} {rng.choice(TAILS)}, {rng.choice(CONNECTORS)} {_clause(rng)}."
                 )
@@ -157,12 +157,12 @@ def peak_rss_mb() -> float:
 
 
 def run(
-    tagger: object, items: int, *, report_at: int | None = None
+    tagger: object, items: int, *, share: float, report_at: int | None = None
 ) -> tuple[float, float, float | None]:
     """Tag `items` generated items; return items per CPU second and per wall-clock second,
     and the peak RSS at `report_at` items."""
     tag = tagger.tag  # type: ignore[attr-defined]
-    source = generate(items)
+    source = generate(items, share=share)
     cpu = wall = 0.0
     done = 0
     rss_at: float | None = None
@@ -183,13 +183,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--share", type=float, default=0.33, help="Share of sentences about the themes."
+    )
     parser.add_argument("--config", type=Path, default=Path(__file__).parents[1] / "config.toml")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     settings = load_settings(args.config)
     tagger = build_tagger(settings.themes)
-    sizes = [len(title) + len(text) for title, text in generate(1_000)]
+    sizes = [len(title) + len(text) for title, text in generate(1_000, share=args.share)]
     print(
         f"{args.items:,} items of {min(sizes):,}-{max(sizes):,} bytes "
         f"(mean {statistics.mean(sizes):,.0f}), themes: {', '.join(settings.themes)}"
@@ -197,7 +200,9 @@ def main() -> None:
     rates = []
     for number in range(args.runs):
         first = number == 0
-        rate, wall_rate, rss_small = run(tagger, args.items, report_at=10_000 if first else None)
+        rate, wall_rate, rss_small = run(
+            tagger, args.items, share=args.share, report_at=10_000 if first else None
+        )
         rates.append(rate)
         print(f"run {number + 1}: {rate:,.0f} items/s ({wall_rate:,.0f} by the wall clock)")
         if first:
