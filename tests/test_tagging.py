@@ -14,6 +14,7 @@ from digest.models import ThemeMatch
 from digest.tagging import build_tagger, theme_fingerprints
 from digest.tagging.evaluate import classify_items, evaluate
 from digest.tagging.matcher import RuleTagger
+from digest.tagging.text import Document
 
 REPO = Path(__file__).parents[1]
 DEV_SET = Path(__file__).parents[2] / "shared" / "eval" / "tagging" / "dev.jsonl"
@@ -122,6 +123,23 @@ def test_quoted_wording_matches_only_that_form() -> None:
 def test_alias_counts_as_its_phrase() -> None:
     settings = theme(phrases={"north korea": 1.0}, aliases={"north korea": ["the North"]})
     assert score(settings, "The North said so") > 0
+
+
+# Sentences.
+
+
+def test_sentences_end_at_stops_but_not_at_abbreviations() -> None:
+    document = Document.parse(
+        "Title", "The U.S. and Mr. Kim met on Dec. 31 in Seoul. Talks went well! Next?\n\nNew"
+    )
+    count = len(document.sentence_starts()) + 1
+    assert [document.sentence(i) for i in range(count)] == [
+        "Title",
+        "The U.S. and Mr. Kim met on Dec. 31 in Seoul.",
+        "Talks went well!",
+        "Next?",
+        "New",
+    ]
 
 
 # Rules, context, exclusions, scores.

@@ -47,14 +47,6 @@ class Rule:
         """Bits whose matches are shown as the rule's evidence."""
         return self.all_mask | self.any_mask
 
-    def holds(self, mask: int) -> bool:
-        """Whether a sentence with these bits satisfies the rule."""
-        return (
-            mask & self.all_mask == self.all_mask
-            and not mask & self.none_mask
-            and (mask & self.any_mask).bit_count() >= self.min_any
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class CompiledTheme:

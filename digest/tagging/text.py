@@ -140,10 +140,3 @@ class Document:
             sentence = " ".join(sentence.split())
         self._sentences[index] = sentence
         return sentence
-
-
-def split_sentences(title: str, body: str) -> list[str]:
-    """The title and the body's sentences, as the tagger splits them."""
-    document = Document.parse(title, body)
-    count = len(document.sentence_starts()) + 1
-    return [s for s in (document.sentence(i) for i in range(count)) if s]
