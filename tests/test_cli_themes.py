@@ -76,7 +76,7 @@ def test_explain_shows_every_theme_with_threshold_and_evidence(sample_config: Pa
     assert result.exit_code == 0, result.output
     for theme in ("missile_tests", "china_influence", "alliance_coordination"):
         assert theme in result.output
-    assert "North Korea, fired, ballistic, missiles" in result.output and "0.50" in result.output
+    assert "North Korea, fired, ballistic, missiles" in result.output and "0.40" in result.output
 
 
 def test_explain_reads_text_from_a_file(sample_config: Path, tmp_path: Path) -> None:
