@@ -27,12 +27,15 @@ from digest.tagging.wordings import CaseCheck
 
 _SNIPPET_CHARS = 300
 _MAX_EVIDENCE = 2  # sentences
-_MAX_VERDICTS = 100_000  # per theme; past that, verdicts are worked out each time
+_MAX_VERDICTS = 200_000  # sentence masks remembered; past that, verdicts are worked out anew
 _TO_SPACE = str.maketrans(dict.fromkeys(SEPARATORS, " "))
 
 Hit = tuple[int, int, int]  # start and end offsets in Document.text, bits
 Sentence = tuple[int, int, list[Hit]]  # index, OR of the hits' bits, hits
 Verdict = tuple[float, "Rule | None", float]  # weight less exclusions, rule, exclusions
+# Per theme whose rule holds for a sentence: (theme index, weight less exclusions, rule,
+# exclusions' weight).
+Verdicts = tuple[tuple[int, float, Rule, float], ...]
 
 
 class RuleTagger:
@@ -41,9 +44,9 @@ class RuleTagger:
     def __init__(self, themes: Mapping[str, ThemeSettings]) -> None:
         self._compiled = compile_themes(themes)
         self._thresholds = {theme.id: theme.threshold for theme in self._compiled.themes}
-        # Per theme, the verdict on each sentence mask seen so far: a pure function of the
-        # mask, and the same few combinations of terms recur across items.
-        self._verdicts: tuple[dict[int, Verdict], ...] = tuple({} for _ in self._compiled.themes)
+        # The verdicts on each sentence mask seen so far: a pure function of the mask, and
+        # the same few combinations of terms recur across items.
+        self._verdicts: dict[int, Verdicts] = {}
 
     @property
     def themes(self) -> tuple[str, ...]:
@@ -65,13 +68,11 @@ class RuleTagger:
     def _tag(self, title: str, text: str, *, explain: bool) -> list[ThemeMatch]:
         document = Document.parse(title, text)
         present, sentences = scan(self._compiled, document)
-        matches = []
-        for theme, verdicts in zip(self._compiled.themes, self._verdicts, strict=True):
-            if may_match(theme, present):
-                match = score_theme(theme, document, sentences, verdicts, explain=explain)
-                if match is not None:
-                    matches.append(match)
-        return matches
+        themes = self._compiled.themes
+        active = [may_match(theme, present) for theme in themes]
+        if not any(active):
+            return []
+        return score(themes, active, document, sentences, self._verdicts, explain=explain)
 
 
 def may_match(theme: CompiledTheme, present: int) -> bool:
@@ -115,6 +116,18 @@ def judge(theme: CompiledTheme, mask: int) -> Verdict:
         penalty += theme.exclusions[bit]
         excluded ^= bit
     return best[4] - penalty, best[5], penalty
+
+
+def judge_all(themes: tuple[CompiledTheme, ...], mask: int) -> Verdicts:
+    """The verdicts of the themes that have a rule holding for a sentence with these bits."""
+    found = []
+    for index, theme in enumerate(themes):
+        own = mask & theme.mask
+        if own & theme.needed:
+            gain, rule, penalty = judge(theme, own)
+            if rule is not None:
+                found.append((index, gain, rule, penalty))
+    return tuple(found)
 
 
 def scan(compiled: CompiledThemes, document: Document) -> tuple[int, list[Sentence]]:
@@ -207,80 +220,87 @@ def _checked(document: Document, start: int, checks: tuple[CaseCheck, ...]) -> i
     return bits
 
 
-def score_theme(
-    theme: CompiledTheme,
+def score(
+    themes: tuple[CompiledTheme, ...],
+    active: list[bool],
     document: Document,
     sentences: list[Sentence],
-    verdicts: dict[int, Verdict],
+    verdicts: dict[int, Verdicts],
     *,
     explain: bool = False,
-) -> ThemeMatch | None:
-    """The theme's score and evidence, or None when it is 0; `verdicts` caches `judge`.
+) -> list[ThemeMatch]:
+    """Each active theme's score and evidence; themes that score 0 are left out.
 
-    With `explain`, the match also lists the exclusions that took weight off.
+    `verdicts` caches `judge_all`. With `explain`, each match also lists the exclusions
+    that took weight off.
     """
-    own = theme.mask
-    needed = theme.needed
-    raw = 0.0
-    fired: list[tuple[float, Rule, Sentence]] = []
-    penalised: list[tuple[float, Sentence]] = []
+    raw = [0.0] * len(themes)
+    fired: list[list[tuple[float, Rule, Sentence]]] = [[] for _ in themes]
+    penalised: list[list[tuple[float, Sentence]]] = [[] for _ in themes]
     for sentence in sentences:
-        mask = sentence[1] & own
-        if not mask & needed:
-            continue
-        verdict = verdicts.get(mask)
-        if verdict is None:
-            verdict = judge(theme, mask)
+        mask = sentence[1]
+        judged = verdicts.get(mask)
+        if judged is None:
+            judged = judge_all(themes, mask)
             if len(verdicts) < _MAX_VERDICTS:
-                verdicts[mask] = verdict
-        gain, rule, penalty = verdict
-        if rule is None:
-            continue
-        if penalty > 0 and explain:
-            penalised.append((penalty, sentence))
-        if gain <= 0:
-            continue
-        if sentence[0] == 0:
-            gain *= theme.title_weight
-        raw += gain
-        fired.append((gain, rule, sentence))
-    if raw <= 0:
-        return None
+                verdicts[mask] = judged
+        for index, gain, rule, penalty in judged:
+            if not active[index]:
+                continue
+            if penalty > 0 and explain:
+                penalised[index].append((penalty, sentence))
+            if gain <= 0:
+                continue
+            if sentence[0] == 0:
+                gain *= themes[index].title_weight
+            raw[index] += gain
+            fired[index].append((gain, rule, sentence))
+    matches = []
+    for index, theme in enumerate(themes):
+        if raw[index] > 0:
+            matches.append(_match(theme, document, raw[index], fired[index], penalised[index]))
+    return matches
+
+
+def _match(
+    theme: CompiledTheme,
+    document: Document,
+    raw: float,
+    fired: list[tuple[float, Rule, Sentence]],
+    penalised: list[tuple[float, Sentence]],
+) -> ThemeMatch:
     if len(fired) > 1:
         fired.sort(key=_strongest)  # stable: ties keep reading order
-    evidence = tuple(
-        found
-        for gain, rule, sentence in fired[:_MAX_EVIDENCE]
-        for found in _evidence(document, sentence, rule.shown_mask, gain)
-    )
-    penalised.sort(key=lambda p: (-p[0], p[1][0]))
-    penalties = tuple(
-        found
-        for penalty, sentence in penalised[:_MAX_EVIDENCE]
-        for found in _evidence(document, sentence, theme.exclusion_mask, -penalty)
-    )
-    return ThemeMatch(theme.id, round(1.0 - math.exp(-raw), 4), evidence, penalties)
+    evidence: list[Evidence] = []
+    for gain, rule, sentence in fired[:_MAX_EVIDENCE]:
+        _evidence(evidence, document, sentence, rule.shown_mask, gain)
+    penalties: list[Evidence] = []
+    if penalised:
+        penalised.sort(key=lambda p: (-p[0], p[1][0]))
+        for penalty, sentence in penalised[:_MAX_EVIDENCE]:
+            _evidence(penalties, document, sentence, theme.exclusion_mask, -penalty)
+    return ThemeMatch(theme.id, round(1.0 - math.exp(-raw), 4), tuple(evidence), tuple(penalties))
 
 
 def _strongest(fired: tuple[float, Rule, Sentence]) -> float:
     return -fired[0]
 
 
-def _evidence(document: Document, sentence: Sentence, shown: int, weight: float) -> list[Evidence]:
-    """One piece of evidence per matched phrase of a sentence, in reading order, each with
-    the sentence and what the sentence added to the score."""
+def _evidence(
+    out: list[Evidence], document: Document, sentence: Sentence, shown: int, weight: float
+) -> None:
+    """Add one piece of evidence per matched phrase of a sentence, in reading order, each
+    with the sentence and what the sentence added to the score."""
     text = document.text
-    phrases: list[str] = []
-    for start, end, bits in sentence[2]:
-        if bits & shown:
-            phrase = text[start:end]
-            if "\n" in phrase:
-                phrase = " ".join(phrase.split())
-            if phrase not in phrases:
-                phrases.append(phrase)
-    snippet = _snippet(document, sentence[0], phrases[0] if phrases else None)
+    phrases = [text[start:end] for start, end, bits in sentence[2] if bits & shown]
+    if not phrases:
+        return
+    snippet = _snippet(document, sentence[0], phrases[0])
     weight = round(weight, 4)
-    return [Evidence(phrase, snippet, weight) for phrase in phrases]
+    for phrase in dict.fromkeys(phrases):
+        if "\n" in phrase:
+            phrase = " ".join(phrase.split())
+        out.append(Evidence(phrase, snippet, weight))
 
 
 def _snippet(document: Document, index: int, first: str | None) -> str:
