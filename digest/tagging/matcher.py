@@ -27,15 +27,12 @@ from digest.tagging.wordings import CaseCheck
 
 _SNIPPET_CHARS = 300
 _MAX_EVIDENCE = 2  # sentences
-_MAX_VERDICTS = 200_000  # sentence masks remembered; past that, verdicts are worked out anew
+_MAX_VERDICTS = 16_384  # sentence masks remembered per theme; when full, it starts afresh
 _TO_SPACE = str.maketrans(dict.fromkeys(SEPARATORS, " "))
 
 Hit = tuple[int, int, int]  # start and end offsets in Document.text, bits
 Sentence = tuple[int, int, list[Hit]]  # index, OR of the hits' bits, hits
 Verdict = tuple[float, "Rule | None", float]  # weight less exclusions, rule, exclusions
-# Per theme whose rule holds for a sentence: (theme index, weight less exclusions, rule,
-# exclusions' weight).
-Verdicts = tuple[tuple[int, float, Rule, float], ...]
 
 
 class RuleTagger:
@@ -44,9 +41,10 @@ class RuleTagger:
     def __init__(self, themes: Mapping[str, ThemeSettings]) -> None:
         self._compiled = compile_themes(themes)
         self._thresholds = {theme.id: theme.threshold for theme in self._compiled.themes}
-        # The verdicts on each sentence mask seen so far: a pure function of the mask, and
-        # the same few combinations of terms recur across items.
-        self._verdicts: dict[int, Verdicts] = {}
+        # Per theme, the verdict on each of its sentence masks seen so far: a pure function
+        # of the mask, and the same few combinations of a theme's terms recur (about 2,000
+        # for a sample theme over 100,000 generated items).
+        self._verdicts: tuple[dict[int, Verdict], ...] = tuple({} for _ in self._compiled.themes)
 
     @property
     def themes(self) -> tuple[str, ...]:
@@ -116,18 +114,6 @@ def judge(theme: CompiledTheme, mask: int) -> Verdict:
         penalty += theme.exclusions[bit]
         excluded ^= bit
     return best[4] - penalty, best[5], penalty
-
-
-def judge_all(themes: tuple[CompiledTheme, ...], mask: int) -> Verdicts:
-    """The verdicts of the themes that have a rule holding for a sentence with these bits."""
-    found = []
-    for index, theme in enumerate(themes):
-        own = mask & theme.mask
-        if own & theme.needed:
-            gain, rule, penalty = judge(theme, own)
-            if rule is not None:
-                found.append((index, gain, rule, penalty))
-    return tuple(found)
 
 
 def scan(compiled: CompiledThemes, document: Document) -> tuple[int, list[Sentence]]:
@@ -225,40 +211,47 @@ def score(
     active: list[bool],
     document: Document,
     sentences: list[Sentence],
-    verdicts: dict[int, Verdicts],
+    verdicts: tuple[dict[int, Verdict], ...],
     *,
     explain: bool = False,
 ) -> list[ThemeMatch]:
     """Each active theme's score and evidence; themes that score 0 are left out.
 
-    `verdicts` caches `judge_all`. With `explain`, each match also lists the exclusions
-    that took weight off.
+    `verdicts` caches `judge` per theme. With `explain`, each match also lists the
+    exclusions that took weight off.
     """
-    raw = [0.0] * len(themes)
-    fired: list[list[tuple[float, Rule, Sentence]]] = [[] for _ in themes]
-    penalised: list[list[tuple[float, Sentence]]] = [[] for _ in themes]
-    for sentence in sentences:
-        mask = sentence[1]
-        judged = verdicts.get(mask)
-        if judged is None:
-            judged = judge_all(themes, mask)
-            if len(verdicts) < _MAX_VERDICTS:
-                verdicts[mask] = judged
-        for index, gain, rule, penalty in judged:
-            if not active[index]:
+    matches = []
+    for theme, on, known in zip(themes, active, verdicts, strict=True):
+        if not on:
+            continue
+        own = theme.mask
+        needed = theme.needed
+        raw = 0.0
+        fired: list[tuple[float, Rule, Sentence]] = []
+        penalised: list[tuple[float, Sentence]] = []
+        for sentence in sentences:
+            mask = sentence[1] & own
+            if not mask & needed:
+                continue
+            verdict = known.get(mask)
+            if verdict is None:
+                verdict = judge(theme, mask)
+                if len(known) >= _MAX_VERDICTS:
+                    known.clear()  # keeps memory flat however many items are tagged
+                known[mask] = verdict
+            gain, rule, penalty = verdict
+            if rule is None:
                 continue
             if penalty > 0 and explain:
-                penalised[index].append((penalty, sentence))
+                penalised.append((penalty, sentence))
             if gain <= 0:
                 continue
             if sentence[0] == 0:
-                gain *= themes[index].title_weight
-            raw[index] += gain
-            fired[index].append((gain, rule, sentence))
-    matches = []
-    for index, theme in enumerate(themes):
-        if raw[index] > 0:
-            matches.append(_match(theme, document, raw[index], fired[index], penalised[index]))
+                gain *= theme.title_weight
+            raw += gain
+            fired.append((gain, rule, sentence))
+        if raw > 0:
+            matches.append(_match(theme, document, raw, fired, penalised))
     return matches
 
 
