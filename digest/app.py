@@ -17,6 +17,7 @@ Clock = Callable[[], datetime]
 
 
 def system_clock() -> datetime:
+    """The real time: the one place digest reads it; everything else is handed a clock."""
     return datetime.now(UTC)
 
 
@@ -57,6 +58,7 @@ class App:
 
 
 def subscriber_from_settings(sub: SubscriberSettings) -> Subscriber:
+    """The Subscriber a config.toml (or CLI) entry describes; id 0 until it is stored."""
     alerts = sub.alerts
     return Subscriber(
         id=0,
@@ -67,7 +69,9 @@ def subscriber_from_settings(sub: SubscriberSettings) -> Subscriber:
         timezone=sub.timezone,
         max_items=sub.max_items,
         min_score=sub.min_score,
-        alerts=Alerts(tuple(alerts.themes), alerts.threshold, alerts.daily_cap)
+        alerts=Alerts(
+            tuple(alerts.themes), alerts.threshold, alerts.daily_cap, alerts.repeat_in_digest
+        )
         if alerts
         else Alerts(),
         quiet_hours=sub.quiet_hours,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -84,8 +85,37 @@ def _clock(hour: str, minute: str, cadence: str) -> tuple[int, int]:
 
 def next_run(trigger: CronTrigger, after: datetime) -> datetime:
     """The first fire time of `trigger` strictly after `after` (an aware datetime)."""
+    # Step in UTC: wall-clock arithmetic on an aware local time goes wrong in a repeated
+    # hour (02:30 fold=1 plus one second is still before 02:30 fold=1 in APScheduler's eyes).
     # Cron fire times fall on whole seconds, so one second later is "strictly after".
-    fire: datetime | None = trigger.get_next_fire_time(None, after + timedelta(seconds=1))
+    start = after.astimezone(UTC) + timedelta(seconds=1)
+    fire: datetime | None = trigger.get_next_fire_time(None, start)
     if fire is None:  # a cron expression can name a date that never comes (Feb 30)
         raise ValueError("this cadence never fires again")
     return fire
+
+
+def next_digest_time(
+    cadence: str, zone: str | tzinfo, *, now: datetime, previous: datetime | None = None
+) -> datetime:
+    """The next digest slot (in UTC) after `now` and after the `previous` slot.
+
+    DST is handled the way a reader expects: a time that a spring-forward skips fires once,
+    an hour later; a time that a fall-back repeats fires only the first time, because a
+    slot must be later than the previous one on the local wall clock too.
+    """
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    trigger = cadence_trigger(cadence, tz)
+    after = now if previous is None else max(now, previous)
+    last_wall = None if previous is None else _wall(previous, tz)
+    for _ in range(10_000):  # a repeated hour holds at most a few dozen cron slots
+        fire = next_run(trigger, after).astimezone(UTC)
+        if last_wall is None or _wall(fire, tz) > last_wall:
+            return fire
+        after = fire
+    raise ValueError(f'"{cadence}" finds no slot after {after:%Y-%m-%d %H:%M} UTC')
+
+
+def _wall(moment: datetime, tz: tzinfo) -> datetime:
+    """The local wall-clock reading of an instant, without zone or fold."""
+    return moment.astimezone(tz).replace(tzinfo=None, fold=0)

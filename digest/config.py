@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from digest.cadence import cadence_trigger
+from digest.cadence import EXPECTED, cadence_trigger, next_run
 from digest.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -368,7 +369,10 @@ def _check_regex(pattern: str, *, where: str = "") -> None:
 class AlertSettings(Section):
     themes: list[str] = Field(default_factory=list, description="Themes that trigger alerts.")
     threshold: float = Field(0.8, gt=0, le=1, description="Score at which an item is alerted.")
-    daily_cap: int = Field(5, ge=0, description="Most alerts a day.")
+    daily_cap: int = Field(
+        5, ge=0, description="Most alert emails a day (local time); 0 turns alerts off."
+    )
+    repeat_in_digest: bool = Field(False, description="Also list alerted items in the next digest.")
 
 
 class SubscriberSettings(Section):
@@ -406,12 +410,18 @@ class SubscriberSettings(Section):
             r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$", value
         ):
             raise ValueError(f'"{value}" is not a time range; expected "HH:MM-HH:MM"')
+        if value is not None and value[:5] == value[6:]:
+            raise ValueError(f'"{value}" starts and ends at the same time; expected two times')
         return value
 
     @field_validator("cadence")
     @classmethod
     def _cadence(cls, value: str) -> str:
-        cadence_trigger(value, ZoneInfo("UTC"))  # the zone does not change what parses
+        trigger = cadence_trigger(value, ZoneInfo("UTC"))  # the zone does not change what parses
+        try:
+            next_run(trigger, datetime(2000, 1, 1, tzinfo=UTC))  # leap years included
+        except ValueError:
+            raise ValueError(f'"{value}" names a date that never comes; {EXPECTED}') from None
         return value
 
 

@@ -154,6 +154,7 @@ def flush_outbox(
     ids: Sequence[int] | None = None,
     lease_ttl: timedelta = timedelta(minutes=5),
     batch: int = 200,
+    check: Callable[[], None] | None = None,
 ) -> FlushResult:
     """Send every due queued message (or only `ids`) over one backend session, recording each.
 
@@ -161,7 +162,8 @@ def flush_outbox(
     outcome and marked this attempt as started; it runs in a writer thread while the
     SMTP envelope (MAIL, RCPT) is exchanged, so the database costs the sender little. A
     crash therefore leaves at most one message whose fate is unknown, marked as such, to
-    be sent again with the same bytes and Message-ID.
+    be sent again with the same bytes and Message-ID. `check()` runs before each attempt
+    starts; whatever it raises (a scheduler told to stop) ends the batch cleanly.
     """
     result = FlushResult()
     retry = mailer.retry
@@ -182,6 +184,8 @@ def flush_outbox(
         with mailer, ThreadPoolExecutor(1, thread_name_prefix="outbox-writer") as writer:
             while due:
                 for message in due:
+                    if check is not None:
+                        check()
                     if time.monotonic() - renewed > lease_ttl.total_seconds() / 3:
                         if not store.acquire_lease(LEASE, owner, datetime.now(UTC), lease_ttl):
                             result.stopped = "another sender took over the outbox"

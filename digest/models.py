@@ -95,9 +95,13 @@ class Source:
 
 @dataclass(frozen=True, slots=True)
 class Alerts:
+    """Immediate alerts: new items of these themes at or above the threshold, capped per day."""
+
     themes: tuple[str, ...] = ()
     threshold: float = 0.8
     daily_cap: int = 5
+    # False: an item that went out in an alert is left out of the next digest.
+    repeat_in_digest: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,12 @@ class Subscriber:
     status: SubscriberStatus = "active"
     last_digest_at: datetime | None = None
     origin: str = "config"
+    # When the next digest is due (UTC); None means at once.
+    next_digest_at: datetime | None = None
+    # Alerts have considered every item first seen up to this time.
+    alerts_checked_at: datetime | None = None
+    # Alerts found during quiet hours wait until this time.
+    alerts_held_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

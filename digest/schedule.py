@@ -1,182 +1,326 @@
-"""Schedule: who is due a digest, the send cycle, and the APScheduler loop that drives it all."""
+"""Schedule: what is due, and the jobs that ingest, alert and send it.
+
+The store knows what is due: each source's next check, and each subscriber's next digest
+slot (`next_digest_at`, from their cadence in their zone). Serving a slot queues one digest
+under a key made from the slot, then moves the subscriber to their next slot after now, so
+a reader back from downtime gets one catch-up digest, not one per missed slot.
+
+Only one process at a time ingests or sends: it holds the "scheduler" lease in the store,
+renews it as it goes, and gives up (leaving everything queued for the next holder) if it
+loses it or is asked to stop. The outbox's unique keys make a repeat harmless anyway.
+"""
 
 from __future__ import annotations
 
 import logging
-import signal
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 import httpx
 
-from digest.app import App
-from digest.cadence import cadence_trigger, next_run
-from digest.compose import compose_digest
+from digest.alerts import AlertResult, send_alerts
+from digest.app import App, Clock
+from digest.compose import compose_digests, compose_in_chunks
 from digest.deliver import FlushResult, flush_outbox, make_mailer
+from digest.errors import DigestError
 from digest.ingest import RefreshResult, refresh_all
-from digest.links import signer_for
+from digest.links import LinkSigner, signer_for
 from digest.models import Digest, Subscriber
+from digest.outgoing import enqueue, stamp
 from digest.render import Renderer
 from digest.sources.fetch import make_client
+from digest.store import Store
+from digest.store.subscribers import next_slot
 
 log = logging.getLogger(__name__)
 
-
-def next_digest_at(subscriber: Subscriber, now: datetime) -> datetime:
-    """When this subscriber's next digest is due: at once if they never had one."""
-    if subscriber.last_digest_at is None:
-        return now
-    trigger = cadence_trigger(subscriber.cadence, ZoneInfo(subscriber.timezone))
-    return next_run(trigger, subscriber.last_digest_at)
+LEASE_NAME = "scheduler"
+LEASE_TTL = timedelta(minutes=5)
+LEASE_RENEW = timedelta(minutes=1)
+CHUNK = 500  # subscribers composed together
 
 
-def due_subscribers(app: App, now: datetime) -> list[Subscriber]:
-    """Active subscribers whose next digest time has come (missed slots count once)."""
-    return [s for s in app.store.list_subscribers(status="active") if next_digest_at(s, now) <= now]
+class BusyError(DigestError):
+    """Another process holds the scheduler lease."""
+
+
+class Stopped(Exception):  # noqa: N818 - a signal, not an error
+    """A stop was asked for, or the lease was lost: the job ends at a safe point."""
+
+
+def lease_owner() -> str:
+    """A name for this process in the leases table: host, pid and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(slots=True)
+class Lease:
+    """The right to ingest and send, held in the store and renewed while work goes on."""
+
+    store: Store
+    clock: Clock
+    owner: str = field(default_factory=lease_owner)
+    stop: threading.Event = field(default_factory=threading.Event)
+    name: str = LEASE_NAME
+    ttl: timedelta = LEASE_TTL
+    _renewed: datetime | None = None
+
+    def acquire(self) -> bool:
+        now = self.clock()
+        if self.store.acquire_lease(self.name, self.owner, now, self.ttl):
+            self._renewed = now
+            return True
+        return False
+
+    def check(self) -> None:
+        """Between two units of work: stop if asked to, renew the lease when it is time."""
+        if self.stop.is_set():
+            raise Stopped("stop requested")
+        now = self.clock()
+        if self._renewed is not None and now - self._renewed < LEASE_RENEW:
+            return
+        if not self.store.acquire_lease(self.name, self.owner, now, self.ttl):
+            raise Stopped("the scheduler lease went to another process")
+        self._renewed = now
+
+    def release(self) -> None:
+        self.store.release_lease(self.name, self.owner)
+        self._renewed = None
+
+    @contextmanager
+    def held(self) -> Iterator[Lease]:
+        """Hold the lease for a block; BusyError if another process has it."""
+        if not self.acquire():
+            raise BusyError(
+                "Another digest process is ingesting or sending on this database right now.",
+                hint="Try again in a minute; a running 'digest run' does this by itself.",
+            )
+        try:
+            yield self
+        finally:
+            self.release()
 
 
 @dataclass(slots=True)
 class SendResult:
     queued: list[Digest] = field(default_factory=list)
     skipped_empty: list[Subscriber] = field(default_factory=list)
+    alerts: AlertResult = field(default_factory=AlertResult)
     flushed: FlushResult = field(default_factory=FlushResult)
+    stopped: bool = False
 
 
-def digest_key(subscriber: Subscriber, now: datetime) -> str:
-    """The outbox key of a subscriber's digest: one per subscriber per scheduled slot."""
-    slot = next_digest_at(subscriber, now)
-    return f"digest:{subscriber.id}:{slot.astimezone(ZoneInfo('UTC')):%Y-%m-%dT%H:%MZ}"
+def digest_key(subscriber: Subscriber | int, slot: datetime) -> str:
+    """The outbox key of a subscriber's digest for one scheduled slot.
+
+    Given a Subscriber, the slot is their next digest (`slot` if they have none yet).
+    """
+    if isinstance(subscriber, Subscriber):
+        return f"digest:{subscriber.id}:{stamp(subscriber.next_digest_at or slot)}"
+    return f"digest:{subscriber}:{stamp(slot)}"
 
 
-def queue_digest(
-    app: App, renderer: Renderer, subscriber: Subscriber, now: datetime
-) -> Digest | None:
-    """Compose, render and queue one subscriber's digest; None if empty and not sent empty."""
-    digest = compose_digest(app.store, app.settings, subscriber, now)
-    if digest.is_empty and not app.settings.digest.send_empty:
-        return None
-    key = digest_key(subscriber, now)
-    links = signer_for(app.settings).links(subscriber.id, subscriber.email)
-    rendered = renderer.render_digest(digest, links=links, key=key, now=now)
-    raw = renderer.build_message(rendered, recipient=subscriber.email, date=now)
-    app.store.queue_message(
-        key=key,
-        kind="digest",
-        subscriber_id=subscriber.id,
-        recipient=subscriber.email,
-        window_start=digest.window_start,
-        window_end=digest.window_end,
-        subject=rendered.subject,
-        message_id=rendered.message_id,
-        message=raw,
-        item_ids=digest.item_ids,
-        now=now,
+def next_digest_at(subscriber: Subscriber, now: datetime) -> datetime:
+    """When this subscriber's next digest is due: their next slot, or now if it has passed."""
+    slot = subscriber.next_digest_at
+    return now if slot is None or slot <= now else slot
+
+
+def due_subscribers(app: App, now: datetime) -> list[Subscriber]:
+    """Active subscribers whose next digest slot has come (a missed slot counts once)."""
+    return app.store.due_subscribers(now)
+
+
+def forced_key(subscriber_id: int, now: datetime) -> str:
+    return f"digest:{subscriber_id}:forced:{stamp(now)}"
+
+
+def following_slot(subscriber: Subscriber, now: datetime) -> datetime:
+    """The slot after the one being served: the first after now (so missed slots count once)."""
+    slot = subscriber.next_digest_at or now
+    following = next_slot(subscriber.cadence, subscriber.timezone, now, previous=slot)
+    if following is None:  # a cadence that never fires again: look once a day
+        log.warning("subscriber %s: cadence %r has no next slot", subscriber.id, subscriber.cadence)
+        return now + timedelta(days=1)
+    return following
+
+
+def send_due(app: App, now: datetime, *, lease: Lease | None = None) -> SendResult:
+    """Queue a digest for every subscriber whose slot has come, then deliver the outbox.
+
+    Also releases alerts whose quiet hours have ended.
+    """
+    result = SendResult()
+    check = lease.check if lease is not None else _no_check
+    renderer = Renderer(app.settings)
+    signer = signer_for(app.settings)
+    try:
+        due = app.store.due_subscribers(now)
+        for digests in compose_in_chunks(app.store, app.settings, due, now, chunk=CHUNK):
+            check()
+            for digest in digests:
+                check()
+                if serve_slot(app, renderer, digest, now, signer=signer):
+                    result.queued.append(digest)
+                elif digest.is_empty:
+                    result.skipped_empty.append(digest.subscriber)
+        result.alerts = send_alerts(app, now, renderer=renderer, held_only=True, check=check)
+        result.flushed = flush(app, now, lease)
+    except Stopped as exc:
+        log.info("send_due stopped: %s; the rest waits for the next run", exc)
+        result.stopped = True
+    return result
+
+
+def serve_slot(
+    app: App, renderer: Renderer, digest: Digest, now: datetime, *, signer: LinkSigner | None = None
+) -> bool:
+    """Queue a reader's digest for their current slot, then move them to the next slot.
+
+    Returns whether a message was queued: not if the digest is empty (and `send_empty` is
+    off), nor if that slot's digest was queued already, by this process or another.
+    """
+    subscriber = digest.subscriber
+    slot = subscriber.next_digest_at or now
+    queued = False
+    if not digest.is_empty or app.settings.digest.send_empty:
+        key = digest_key(subscriber.id, slot)
+        queued = enqueue(app, renderer, digest, key=key, now=now, signer=signer)
+    app.store.advance_digest(
+        subscriber.id, subscriber.next_digest_at, following_slot(subscriber, now)
     )
-    return digest
+    return queued
 
 
-def send_due(app: App, now: datetime) -> SendResult:
-    """Queue a digest for every due subscriber, then deliver everything queued."""
+def send_now(
+    app: App, now: datetime, subscribers: Sequence[Subscriber], *, lease: Lease | None = None
+) -> SendResult:
+    """Compose and deliver these subscribers' digests now, whatever their cadence.
+
+    Their schedule does not move: the next scheduled digest covers what arrives after this.
+    """
     result = SendResult()
     renderer = Renderer(app.settings)
-    for subscriber in due_subscribers(app, now):
-        digest = queue_digest(app, renderer, subscriber, now)
-        if digest is None:
-            result.skipped_empty.append(subscriber)
-        else:
-            result.queued.append(digest)
-    result.flushed = flush_outbox(
+    signer = signer_for(app.settings)
+    try:
+        for subscriber, digest in zip(
+            subscribers, compose_digests(app.store, app.settings, subscribers, now), strict=True
+        ):
+            if lease is not None:
+                lease.check()
+            if digest.is_empty and not app.settings.digest.send_empty:
+                result.skipped_empty.append(subscriber)
+            elif enqueue(
+                app, renderer, digest, key=forced_key(subscriber.id, now), now=now, signer=signer
+            ):
+                result.queued.append(digest)
+        result.flushed = flush(app, now, lease)
+    except Stopped as exc:
+        log.info("send stopped: %s", exc)
+        result.stopped = True
+    return result
+
+
+def flush(app: App, now: datetime, lease: Lease | None) -> FlushResult:
+    """Deliver every queued message that is due, checking the lease before each."""
+    return flush_outbox(
         app.store,
         make_mailer(app.settings),
         now,
         max_attempts=app.settings.delivery.smtp.max_attempts,
+        check=lease.check if lease is not None else None,
     )
+
+
+@dataclass(slots=True)
+class IngestResult:
+    refreshed: list[RefreshResult] = field(default_factory=list)
+    alerts: AlertResult = field(default_factory=AlertResult)
+    flushed: FlushResult = field(default_factory=FlushResult)
+    stopped: bool = False
+
+
+def due_source_ids(app: App, now: datetime) -> list[str]:
+    """Configured, enabled, active sources whose next check has come."""
+    enabled = {s.id for s in app.settings.sources if s.enabled}
+    return [
+        s.id
+        for s in app.store.list_sources()
+        if s.id in enabled
+        and s.status == "active"
+        and (s.next_check_at is None or s.next_check_at <= now)
+    ]
+
+
+def ingest_due(
+    app: App,
+    now: datetime,
+    *,
+    lease: Lease | None = None,
+    client: httpx.Client | None = None,
+    only: Sequence[str] | None = None,
+) -> IngestResult:
+    """Refresh the sources that are due (or `only` these), then send the alerts they raise."""
+    result = IngestResult()
+    due = list(only) if only is not None else due_source_ids(app, now)
+    if not due:
+        return result
+
+    def after_each(done: RefreshResult) -> None:
+        result.refreshed.append(done)
+        if lease is not None:
+            lease.check()
+
+    own_client = client is None
+    client = client or make_client(app.settings.ingest)
+    try:
+        refresh_all(
+            app.store,
+            app.settings,
+            client=client,
+            tagger=app.tagger,
+            now=now,
+            only=due,
+            on_done=after_each,
+        )
+        if any(r.new for r in result.refreshed):
+            check = lease.check if lease is not None else _no_check
+            result.alerts = send_alerts(app, now, check=check)
+            if result.alerts.queued:
+                result.flushed = flush(app, now, lease)
+    except Stopped as exc:
+        log.info("ingest_due stopped: %s; the other sources wait for the next run", exc)
+        result.stopped = True
+    finally:
+        if own_client:
+            client.close()
     return result
 
 
 @dataclass(slots=True)
 class CycleResult:
-    refreshed: list[RefreshResult]
+    ingest: IngestResult
     sent: SendResult
 
-
-def run_cycle(app: App, *, client: httpx.Client | None = None) -> CycleResult:
-    """One full cycle: ingest every source, tag, then send what is due."""
-    own_client = client is None
-    client = client or make_client(app.settings.ingest)
-    try:
-        refreshed = refresh_all(
-            app.store, app.settings, client=client, tagger=app.tagger, now=app.clock()
-        )
-    finally:
-        if own_client:
-            client.close()
-    return CycleResult(refreshed, send_due(app, app.clock()))
+    @property
+    def refreshed(self) -> list[RefreshResult]:
+        return self.ingest.refreshed
 
 
-def due_source_ids(app: App, now: datetime) -> list[str]:
-    """Configured, active sources whose next check has come."""
-    return [
-        s.id
-        for s in app.store.list_sources()
-        if s.status == "active" and (s.next_check_at is None or s.next_check_at <= now)
-    ]
+def run_cycle(
+    app: App, *, client: httpx.Client | None = None, lease: Lease | None = None
+) -> CycleResult:
+    """One full cycle: ingest every enabled source, send alerts, then the digests due."""
+    everything = [s.id for s in app.settings.sources if s.enabled]
+    ingested = ingest_due(app, app.clock(), lease=lease, client=client, only=everything)
+    return CycleResult(ingested, send_due(app, app.clock(), lease=lease))
 
 
-def ingest_due_job(config: str) -> None:
-    """Scheduler job: refresh the sources that are due, then send what became due."""
-    app = App.open(Path(config))
-    try:
-        now = app.clock()
-        due = due_source_ids(app, now)
-        if due:
-            with make_client(app.settings.ingest) as client:
-                refresh_all(
-                    app.store, app.settings, client=client, tagger=app.tagger, now=now, only=due
-                )
-    finally:
-        app.close()
-
-
-def send_due_job(config: str) -> None:
-    """Scheduler job: send the digests that are due."""
-    app = App.open(Path(config), sync=False)
-    try:
-        send_due(app, app.clock())
-    finally:
-        app.close()
-
-
-def run_scheduler(config: Path, *, every_seconds: int = 60) -> None:
-    """Run the periodic jobs until SIGINT or SIGTERM, with jobs kept in the database."""
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
-    app = App.open(config)
-    url = app.settings.database_url
-    app.close()
-    scheduler = BlockingScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=url, tablename="apscheduler_jobs")},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": every_seconds},
-        timezone="UTC",
-    )
-    for job_id, func in (("ingest_due", ingest_due_job), ("send_due", send_due_job)):
-        scheduler.add_job(
-            func,
-            "interval",
-            seconds=every_seconds,
-            args=[str(config.resolve())],
-            id=job_id,
-            replace_existing=True,
-            next_run_time=datetime.now(UTC),
-        )
-
-    def stop(signum: int, _frame: object) -> None:
-        log.info("signal %s: finishing the running job, then stopping", signum)
-        scheduler.shutdown(wait=True)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    scheduler.start()
+def _no_check() -> None:
+    return None

@@ -22,7 +22,7 @@ from digest.config import WebSettings
 from digest.links import LinkSigner
 from digest.models import Entry
 from digest.render import Renderer
-from digest.schedule import digest_key
+from digest.schedule import digest_key, send_due
 from digest.tag import tag_items
 from digest.web import create_app
 from digest.web.guard import basic_password, host_name, is_loopback
@@ -50,21 +50,9 @@ def test_home_lists_subscribers_with_themes_cadence_and_next_digest(client: Test
 def test_home_shows_next_digest_in_local_time_and_last_delivery(
     client: TestClient, web_app: App
 ) -> None:
-    sub = web_app.store.get_subscriber(ANALYST)
-    web_app.store.queue_message(
-        key="digest:test",
-        kind="digest",
-        subscriber_id=sub.id,
-        recipient=sub.email,
-        window_start=NOW - timedelta(days=1),
-        window_end=NOW,
-        subject="Korea Watch: 1 new",
-        message_id="<x@example.org>",
-        message=b"Subject: x\r\n\r\nx",
-        item_ids=[],
-        now=NOW,
-    )
-    web_app.store.mark_sent(web_app.store.due_messages(NOW)[0].id, "250 ok", NOW)
+    # The real send cycle: it queues and delivers the analyst's first digest and moves
+    # them to their next slot.
+    send_due(web_app, NOW)
     page = client.get("/").text
     # Sent at 12:00 UTC = 21:00 in Seoul; next daily 07:00 Seoul is the next morning.
     assert "Sun 22 Nov 2026, 21:00 KST" in page

@@ -13,7 +13,15 @@ from typing import IO, Any
 import click
 
 from digest import __version__
-from digest.cli import config_cmds, ingest_cmds, outbox_cmds, send_cmds, themes, web_cmds
+from digest.cli import (
+    config_cmds,
+    ingest_cmds,
+    outbox_cmds,
+    send_cmds,
+    subscribers_cmds,
+    themes,
+    web_cmds,
+)
 from digest.cli.common import Context
 from digest.config import DEFAULT_CONFIG
 from digest.errors import ConfigError, DigestError
@@ -63,12 +71,21 @@ class DigestGroup(click.Group):
 def cli(ctx: click.Context, config: Path) -> None:
     """Ingest documents and feeds, tag them against themes, and mail each reader what is
     new for them."""
-    state = Context(config)
+    # A caller may hand in a clock as click's `obj` (tests do, to travel in time).
+    state = Context(config, clock=ctx.obj) if callable(ctx.obj) else Context(config)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
 
-for module in (config_cmds, ingest_cmds, send_cmds, outbox_cmds, themes, web_cmds):
+for module in (
+    config_cmds,
+    ingest_cmds,
+    subscribers_cmds,
+    send_cmds,
+    outbox_cmds,
+    themes,
+    web_cmds,
+):
     module.register(cli)
 
 main = cli

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from digest.app import App
+from digest.app import App, Clock, system_clock
 
 
 @dataclass(slots=True)
@@ -20,11 +20,12 @@ class Context:
 
     config: Path
     console: Console = field(default_factory=Console)
+    clock: Clock = system_clock
     _app: App | None = None
 
     def app(self, *, sync: bool = True) -> App:
         if self._app is None:
-            self._app = App.open(self.config, sync=sync)
+            self._app = App.open(self.config, sync=sync, clock=self.clock)
         return self._app
 
     def close(self) -> None:

@@ -1,23 +1,53 @@
-"""`digest preview`, `digest send` and `digest run`."""
+"""`digest preview`, `digest send`, `digest run` and `digest schedule`."""
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from digest.cli.common import Context, parse_time, pass_context, table
+from digest.alerts import AlertResult
+from digest.app import App
+from digest.cli.common import Context, parse_time, pass_context, table, when
 from digest.compose import compose_digest
+from digest.deliver import FlushResult
+from digest.errors import SubscriptionError
 from digest.links import signer_for
+from digest.models import Subscriber
 from digest.render import Renderer
-from digest.schedule import SendResult, digest_key, run_cycle, run_scheduler, send_due
+from digest.schedule import (
+    Lease,
+    SendResult,
+    digest_key,
+    run_cycle,
+    send_due,
+    send_now,
+)
+
+
+def next_digest_text(sub: Subscriber, now: datetime, *, utc: bool = False) -> str:
+    """A subscriber's next digest for a table: local time (or UTC), or "due now"."""
+    if sub.status != "active":
+        return sub.status
+    slot = sub.next_digest_at or now
+    shown = when(slot) if utc else when(slot, sub.timezone)
+    return f"due now (since {shown})" if slot <= now else shown
+
+
+def find_subscriber(app: App, key: str) -> Subscriber:
+    """A subscriber by email, id or name, as typed on the command line."""
+    return app.store.get_subscriber(int(key) if key.isdigit() else key)
 
 
 @click.command("preview")
 @click.argument("subscriber")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the HTML here.")
 @click.option("--text", "show_text", is_flag=True, help="Print the plain-text part.")
-@click.option("--at", "at", help="Compose as of this ISO time instead of now.")
+@click.option(
+    "--at", "at", metavar="ISO-TIME", help="Compose as of this time (e.g. 2026-11-23T07:00+09:00)."
+)
 @click.option(
     "--screenshot",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -37,13 +67,14 @@ def preview(
     """Render SUBSCRIBER's next digest (email, id or name) without sending or recording it."""
     app = ctx.app()
     now = parse_time(at) or app.clock()
-    sub = app.store.get_subscriber(int(subscriber) if subscriber.isdigit() else subscriber)
+    sub = find_subscriber(app, subscriber)
     digest = compose_digest(app.store, app.settings, sub, now)
     links = signer_for(app.settings).links(sub.id, sub.email)
     rendered = Renderer(app.settings).render_digest(
-        digest, links=links, key=digest_key(sub, now), now=now
+        digest, links=links, key=digest_key(sub.id, sub.next_digest_at or now), now=now
     )
     click.echo(f"Subject: {rendered.subject}")
+    click.echo(f"Window: {when(digest.window_start, sub.timezone)} to {when(now, sub.timezone)}")
     click.echo(
         f"{len(digest.entries)} items in {len(digest.sections)} sections"
         + (f", {digest.omitted} left out by the item limit" if digest.omitted else "")
@@ -62,47 +93,155 @@ def preview(
         click.echo(rendered.text)
 
 
-def _report(ctx: Context, result: SendResult) -> None:
-    flushed = result.flushed
+def _flushed_rows(flushed: FlushResult) -> list[tuple[str, str, str, str]]:
     rows = [(m.recipient, m.kind, "sent", flushed.replies.get(m.id, "")) for m in flushed.sent]
-    rows += [(m.recipient, m.kind, "will retry", "") for m in flushed.retrying]
-    rows += [(m.recipient, m.kind, "failed", "") for m in flushed.failed]
+    rows += [(m.recipient, m.kind, "will retry", m.last_error or "") for m in flushed.retrying]
+    rows += [(m.recipient, m.kind, "failed", m.last_error or "") for m in flushed.failed]
+    return rows
+
+
+def _report(
+    ctx: Context,
+    result: SendResult,
+    *,
+    extra: FlushResult | None = None,
+    alerts: AlertResult | None = None,
+) -> None:
+    rows = _flushed_rows(extra) if extra is not None else []
+    rows += _flushed_rows(result.flushed)
     rows += [(s.email, "digest", "nothing new, not sent", "") for s in result.skipped_empty]
+    for found in (alerts, result.alerts):
+        if found is None:
+            continue
+        rows += [
+            (s.email, "alert", "held for quiet hours", f"until {when(until, s.timezone)}")
+            for s, until in found.held
+        ]
+        rows += [(s.email, "alert", "daily cap reached, not sent", "") for s in found.capped]
     if rows:
         ctx.console.print(table("Delivery", ["recipient", "kind", "status", "detail"], rows))
     else:
         ctx.console.print("Nothing is due.")
+    if result.stopped:
+        ctx.console.print("[yellow]Stopped early; the rest is still due or queued.[/]")
 
 
 @click.command("send")
+@click.option("--force", is_flag=True, help="Compose and deliver now, whatever the cadence.")
+@click.option(
+    "--subscriber",
+    "chosen",
+    multiple=True,
+    metavar="EMAIL",
+    help="With --force: only this subscriber (email, id or name; repeatable).",
+)
 @pass_context
-def send(ctx: Context) -> None:
-    """Compose and deliver the digests that are due now."""
+def send(ctx: Context, force: bool, chosen: tuple[str, ...]) -> None:
+    """Deliver the digests that are due now (--force: now, whatever the cadence)."""
+    if chosen and not force:
+        raise click.UsageError("--subscriber needs --force: 'digest send --force --subscriber X'")
     app = ctx.app()
-    _report(ctx, send_due(app, app.clock()))
+    with Lease(app.store, app.clock).held() as lease:
+        if not force:
+            _report(ctx, send_due(app, app.clock(), lease=lease))
+            return
+        if chosen:
+            targets = [find_subscriber(app, key) for key in chosen]
+            for sub in targets:
+                if sub.status != "active":
+                    raise SubscriptionError(
+                        f"{sub.email} is {sub.status}; nothing is sent to them.",
+                        hint=f"'digest subscribers resume {sub.email}' resumes a paused reader."
+                        if sub.status == "paused"
+                        else "Only its owner can subscribe again.",
+                    )
+        else:
+            targets = app.store.list_subscribers(status="active")
+        _report(ctx, send_now(app, app.clock(), targets, lease=lease))
 
 
 @click.command("run")
-@click.option("--once", is_flag=True, help="Run one full cycle (ingest, tag, send) and exit.")
-@click.option("--every", default=60, show_default=True, help="Seconds between scheduler checks.")
+@click.option(
+    "--once", is_flag=True, help="Run one full cycle (ingest, tag, alert, send) and exit."
+)
+@click.option(
+    "--every",
+    default=60,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="Seconds between scheduler checks.",
+)
 @pass_context
 def run(ctx: Context, once: bool, every: int) -> None:
     """Run the scheduler (ingest what is due, send what is due) until stopped."""
-    if not once:
-        click.echo(f"digest scheduler running (checks every {every}s); Ctrl-C stops it.")
-        run_scheduler(ctx.config, every_seconds=every)
-        return
     app = ctx.app()
-    result = run_cycle(app)
+    if not once:
+        from digest.scheduler import run_scheduler
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        click.echo(f"digest scheduler running (checks every {every}s); Ctrl-C stops it.")
+        run_scheduler(app, every_seconds=every)
+        click.echo("Stopped.")
+        return
+    with Lease(app.store, app.clock).held() as lease:
+        result = run_cycle(app, lease=lease)
     from digest.cli.ingest_cmds import summary_table
 
     ctx.console.print(summary_table(result.refreshed))
-    _report(ctx, result.sent)
+    _report(ctx, result.sent, extra=result.ingest.flushed, alerts=result.ingest.alerts)
     if app.settings.delivery.backend == "file":
         outbox = app.settings.path(app.settings.delivery.outbox)
         ctx.console.print(f"Digests are in {outbox.resolve()}")
 
 
+@click.command("schedule")
+@click.option("--at", "at", metavar="ISO-TIME", help="Show the schedule as of this time.")
+@pass_context
+def schedule(ctx: Context, at: str | None) -> None:
+    """Show each subscriber's next digest (local time and UTC) and each source's next check."""
+    app = ctx.app()
+    now = parse_time(at) or app.clock()
+    rows = [
+        (
+            sub.email,
+            f"{sub.cadence} ({sub.timezone})",
+            next_digest_text(sub, now),
+            next_digest_text(sub, now, utc=True),
+        )
+        for sub in app.store.list_subscribers()
+    ]
+    ctx.console.print(
+        table(
+            f"Digests (as of {when(now)})",
+            ["subscriber", "cadence", "next digest (local)", "(UTC)"],
+            rows,
+        )
+    )
+    configured = {s.id: s for s in app.settings.sources}
+    source_rows = []
+    for source in app.store.list_sources():
+        settings = configured.get(source.id)
+        minutes = (
+            settings.interval_minutes if settings and settings.interval_minutes else None
+        ) or app.settings.ingest.interval_minutes
+        state = source.status if settings is None or settings.enabled else "disabled"
+        due_at: datetime | None = source.next_check_at
+        next_check = (
+            "-"
+            if state != "active"
+            else "now (never checked)"
+            if due_at is None
+            else when(due_at) + (" (due now)" if due_at <= now else "")
+        )
+        source_rows.append(
+            (source.id, state, f"every {minutes} min", when(source.last_checked_at), next_check)
+        )
+    ctx.console.print(
+        table("Sources", ["source", "status", "interval", "last check", "next check"], source_rows)
+    )
+
+
 def register(cli: click.Group) -> None:
-    for command in (preview, send, run):
+    for command in (preview, send, run, schedule):
         cli.add_command(command)

@@ -76,8 +76,9 @@ class Store(
             current, head = self.schema_status()
             if current == head:
                 return
-            with self._write_lock, self.engine.begin() as conn:
-                command.upgrade(self._alembic(conn), "head")
+            with self._write_lock, self.engine.connect() as conn, dialects.migrating(conn):
+                with conn.begin():
+                    command.upgrade(self._alembic(conn), "head")
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"Cannot open the database '{dialects.redact(str(self.engine.url))}': {exc}",

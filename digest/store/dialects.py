@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Table, event
+from sqlalchemy import Connection, Engine, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+
+from digest.errors import StoreError
 
 
 def engine_options(url: str) -> dict[str, Any]:
@@ -35,6 +39,29 @@ def configure(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if not conn.info.get("readonly") else "BEGIN")
+
+
+@contextmanager
+def migrating(conn: Connection) -> Iterator[None]:
+    """Foreign keys off while migrations run on SQLite, checked when they are done.
+
+    SQLite's batch migrations copy a table, drop the old one and rename the copy; with
+    foreign keys on, the drop would cascade into every table that references it (outbox
+    messages included). The pragma only takes effect outside a transaction.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise StoreError(f"A migration left rows with broken references: {broken[:5]}")
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 def insert(engine_or_name: str, table: Table) -> Any:

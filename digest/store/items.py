@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
 
 from digest.models import Entry, Evidence, Item, ThemeMatch
 from digest.store.base import StoreBase
@@ -202,60 +202,123 @@ class ItemsMixin(StoreBase):
                 )
 
     # -- compose --------------------------------------------------------------------------
+    # Compose asks for light rows first (ids, scores, story keys: what ranking needs), picks
+    # each reader's top items in Python, and only then loads the few items it will show.
 
-    def digest_candidates(
-        self,
-        subscriber_id: int,
-        min_scores: Mapping[str, float],
-        window_start: datetime,
-        window_end: datetime,
-    ) -> list[Candidate]:
-        """Items first seen in the window, tagged with one of the themes at its minimum score,
-        and never put in a message to this subscriber that was sent or is queued.
-        """
-        if not min_scores:
+    def window_tags(
+        self, themes: Sequence[str], floor: float, window_start: datetime, window_end: datetime
+    ) -> list[TagRow]:
+        """Tags of these themes scoring at least `floor`, on items first seen in the window."""
+        if not themes:
             return []
-        already_sent = exists().where(
-            and_(
-                delivery_items.c.subscriber_id == subscriber_id,
-                delivery_items.c.item_id == items.c.id,
-                deliveries.c.id == delivery_items.c.delivery_id,
-                deliveries.c.status != "failed",
-            )
-        )
-        in_themes = [
-            and_(tags.c.theme == theme, tags.c.score >= score)
-            for theme, score in min_scores.items()
-        ]
+        when = func.coalesce(items.c.published_at, items.c.first_seen_at)
         query = (
             select(
-                items,
-                sources.c.title.label("source_title"),
+                tags.c.item_id,
                 tags.c.theme,
                 tags.c.score,
-                tags.c.evidence,
+                func.coalesce(items.c.story_id, items.c.id),
+                items.c.source_id,
+                when,
             )
+            .select_from(items)
             .join(tags, tags.c.item_id == items.c.id)
-            .join(sources, sources.c.id == items.c.source_id)
             .where(
                 items.c.first_seen_at > window_start,
                 items.c.first_seen_at <= window_end,
-                or_(*in_themes),
-                ~already_sent,
+                # `|| ''` and `+ 0` change nothing but keep SQLite (which has no statistics
+                # on a fresh database) from walking a theme's whole history in the
+                # (theme, score) index: the window's range of ix_items_first_seen comes
+                # first, then each item's tags by primary key.
+                (tags.c.theme + "").in_(list(themes)),
+                tags.c.score + 0 >= floor,
             )
         )
         with self.read() as conn:
             rows = conn.execute(query).all()
         return [
-            Candidate(
-                _item(row._mapping),
-                row.source_title or row.source_id,
-                row.theme,
-                row.score,
-                _evidence(row.evidence),
-            )
-            for row in rows
+            TagRow(item_id, theme, score, story, source_id, seen.timestamp())
+            for item_id, theme, score, story, source_id, seen in rows
         ]
+
+    def sent_since(
+        self, subscriber_ids: Sequence[int], since: datetime
+    ) -> dict[int, list[SentRow]]:
+        """Items in messages (sent or queued, not failed) queued for these readers after
+        `since`, with their story keys: what compose must not repeat.
+        """
+        found: dict[int, list[SentRow]] = {}
+        ids = list(dict.fromkeys(subscriber_ids))
+        with self.read() as conn:
+            for start in range(0, len(ids), 500):
+                query = (
+                    select(
+                        deliveries.c.subscriber_id,
+                        deliveries.c.kind,
+                        delivery_items.c.item_id,
+                        func.coalesce(items.c.story_id, items.c.id),
+                    )
+                    .select_from(deliveries)
+                    .join(delivery_items, delivery_items.c.delivery_id == deliveries.c.id)
+                    .join(items, items.c.id == delivery_items.c.item_id)
+                    .where(
+                        deliveries.c.subscriber_id.in_(ids[start : start + 500]),
+                        deliveries.c.queued_at > since,
+                        deliveries.c.status != "failed",
+                    )
+                )
+                for subscriber_id, kind, item_id, story in conn.execute(query):
+                    found.setdefault(subscriber_id, []).append(SentRow(kind, item_id, story))
+        return found
+
+    def items_with_evidence(
+        self, item_ids: Sequence[int], themes: Sequence[str]
+    ) -> tuple[dict[int, Item], dict[tuple[int, str], tuple[Evidence, ...]]]:
+        """The items to show, and their evidence for these themes."""
+        found: dict[int, Item] = {}
+        evidence: dict[tuple[int, str], tuple[Evidence, ...]] = {}
+        ids = list(dict.fromkeys(item_ids))
+        with self.read() as conn:
+            for start in range(0, len(ids), 500):
+                query = (
+                    select(items, tags.c.theme, tags.c.evidence)
+                    .join(tags, tags.c.item_id == items.c.id)
+                    .where(items.c.id.in_(ids[start : start + 500]), tags.c.theme.in_(themes))
+                )
+                for row in conn.execute(query):
+                    if row.id not in found:
+                        found[row.id] = _item(row._mapping)
+                    evidence[(row.id, row.theme)] = _evidence(row.evidence)
+        return found, evidence
+
+    def source_titles(self) -> dict[str, str]:
+        """Every source's display name (its id if it has none)."""
+        with self.read() as conn:
+            return {
+                source_id: title or source_id
+                for source_id, title in conn.execute(select(sources.c.id, sources.c.title))
+            }
+
+
+@dataclass(frozen=True, slots=True)
+class TagRow:
+    """One item's score in one theme, with what ranking and grouping need."""
+
+    item_id: int
+    theme: str
+    score: float
+    story: int  # the story's first item, or the item itself
+    source_id: str
+    when: float  # published (else first seen), as a timestamp: the recency in ranking
+
+
+@dataclass(frozen=True, slots=True)
+class SentRow:
+    """An item that went (or is going) to a reader, and in which kind of message."""
+
+    kind: str
+    item_id: int
+    story: int
 
 
 def _evidence(raw: Any) -> tuple[Evidence, ...]:

@@ -23,8 +23,12 @@ class LeasesMixin(StoreBase):
             if taken:
                 return True
             stmt = self.insert(leases).values(name=name, owner=owner, expires_at=now + ttl)
-            inserted = conn.execute(stmt.on_conflict_do_nothing(index_elements=[leases.c.name]))
-            return bool(inserted.rowcount)
+            # RETURNING, not rowcount: PostgreSQL's rowcount for a skipped
+            # ON CONFLICT DO NOTHING is not reliably zero through SQLAlchemy.
+            inserted = conn.execute(
+                stmt.on_conflict_do_nothing(index_elements=[leases.c.name]).returning(leases.c.name)
+            ).first()
+            return inserted is not None
 
     def release_lease(self, name: str, owner: str) -> None:
         with self.write() as conn:

@@ -128,6 +128,16 @@ subscribers = Table(
     Column("last_digest_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The slot of the next digest (UTC), from the cadence in the reader's zone; NULL = now.
+    Column("next_digest_at", UTCDateTime()),
+    Column("alert_repeat_in_digest", Boolean, nullable=False, default=False),
+    # Alerts have looked at every item first seen up to here; NULL = not started yet.
+    Column("alerts_checked_at", UTCDateTime()),
+    # Alerts found in quiet hours wait until this time.
+    Column("alerts_held_until", UTCDateTime()),
+    # Who paused the subscriber: "config" (left config.toml), "operator" or "owner".
+    Column("paused_by", String(20)),
+    Index("ix_subscribers_due", "status", "next_digest_at"),
 )
 
 deliveries = Table(
@@ -162,6 +172,8 @@ deliveries = Table(
     Column("interrupted", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_deliveries_status", "status", "next_attempt_at"),
     Index("ix_deliveries_subscriber", "subscriber_id", "kind", "sent_at"),
+    # Compose asks "what went to these readers since their window opened".
+    Index("ix_deliveries_subscriber_queued", "subscriber_id", "queued_at"),
 )
 
 delivery_messages = Table(
