@@ -52,6 +52,8 @@ class ThemeMatch:
     theme: str
     score: float
     evidence: tuple[Evidence, ...] = ()
+    # Exclusions that took weight off, each with its sentence (weights are negative).
+    penalties: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
