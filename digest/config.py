@@ -195,22 +195,23 @@ class IngestSettings(Section):
     )
 
 
-class DocumentsSource(Section):
+class SourceBase(Section):
+    """What every kind of source has."""
+
     id: str = Field(description="Stable identifier of the source.")
+    title: str | None = Field(None, description="Display name; defaults to the id or the feed's.")
+    interval_minutes: int | None = Field(None, ge=1, description="Minutes between checks.")
+    enabled: bool = Field(True, description="Whether the source is read at all.")
+
+
+class DocumentsSource(SourceBase):
     kind: Literal["documents"]
     path: str = Field(description="Folder of .txt, .md and .html files, relative to config.toml.")
-    title: str | None = Field(None, description="Display name; defaults to the id.")
-    interval_minutes: int | None = Field(None, ge=1, description="Minutes between checks.")
-    enabled: bool = Field(True, description="Whether the source is read at all.")
 
 
-class FeedSource(Section):
-    id: str = Field(description="Stable identifier of the source.")
+class FeedSource(SourceBase):
     kind: Literal["feed"]
     url: str = Field(description="http(s) URL or a local path of an RSS, Atom or JSON feed.")
-    title: str | None = Field(None, description="Display name; defaults to the feed's title.")
-    interval_minutes: int | None = Field(None, ge=1, description="Minutes between checks.")
-    enabled: bool = Field(True, description="Whether the source is read at all.")
 
     @field_validator("url")
     @classmethod
