@@ -394,3 +394,15 @@ def test_seed_documents_get_readable_titles() -> None:
     assert len(entries) == 3
     for entry in entries:
         assert 20 < len(entry.title) <= 141 and " > " not in entry.title
+
+
+def test_a_saved_pages_chrome_does_not_open_its_summary(tmp_path: Path) -> None:
+    (tmp_path / "page.txt").write_text(
+        "Home > News > Will talks resume in Geneva? What comes next?\n142 views 9 min 0 Comment\n\n"
+        "Will talks resume in Geneva? What comes next?\n\n- March 27, 2021\n\n"
+        "Negotiators met in Geneva on Thursday for the first time in a year, officials said.\n"
+    )
+    [entry] = read_documents("docs", tmp_path)
+    assert entry.title == "Will talks resume in Geneva? What comes next?"
+    assert entry.summary_html.startswith("<p>Negotiators met in Geneva on Thursday")
+    assert "142 views" in entry.text  # tagging still reads everything

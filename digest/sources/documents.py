@@ -16,6 +16,8 @@ SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
 _HTML_TITLE = re.compile(r"<(h1|title)\b[^>]*>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
 # A saved web page often starts with its breadcrumb trail: "Home > News > Title ...".
 _NAVIGATION = re.compile(r"^\s*(?:[^>]{1,40}\s>\s){2,}")
+_PROSE_WORDS = 12
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)]?(\s|$)")
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
 
 
@@ -75,8 +77,9 @@ def read_document(source_id: str, folder: Path, path: Path) -> Entry:
     if not title:
         lines = (line for line in text.splitlines() if line.strip() and not _NAVIGATION.match(line))
         title = _headline(next(lines, path.stem))
-    summary = text[:SUMMARY_CHARS]
-    if len(text) > SUMMARY_CHARS:
+    body = _from_first_prose(text)
+    summary = body[:SUMMARY_CHARS]
+    if len(body) > SUMMARY_CHARS:
         summary = summary.rsplit(" ", 1)[0] + " …"
     return Entry(
         source_id=source_id,
@@ -87,6 +90,24 @@ def read_document(source_id: str, folder: Path, path: Path) -> Entry:
         text=text,
         signature=signature(title, text),
     )
+
+
+def _from_first_prose(text: str) -> str:
+    """The text from its first paragraph of prose on, for the summary.
+
+    A saved web page opens with its chrome (a breadcrumb, "142 views", the title again, a
+    date line); a summary should open with what the document says. The full text is kept
+    for tagging.
+    """
+    paragraphs = text.split("\n\n")
+    for i, paragraph in enumerate(paragraphs):
+        if (
+            len(paragraph.split()) >= _PROSE_WORDS
+            and _SENTENCE_END.search(paragraph)
+            and not _NAVIGATION.match(paragraph)
+        ):
+            return "\n\n".join(paragraphs[i:])
+    return text
 
 
 def _headline(line: str, limit: int = 140) -> str:
