@@ -192,9 +192,9 @@ def test_ingesting_the_sample_sources_twice_stores_nothing_new(
     app = open_app(sample_config)
     first = ingest(app)
     second = ingest(app)
-    assert sum(r.new for r in first.values()) == 33
+    assert sum(r.new for r in first.values()) == 34
     assert all(r.new == 0 and r.updated == 0 for r in second.values())
-    assert app.store.count_items() == 33
+    assert app.store.count_items() == 34
 
 
 def test_changed_content_updates_in_place_and_keeps_first_seen(
