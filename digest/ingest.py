@@ -242,7 +242,10 @@ def store_outcome(
         moved_to=read.moved_to,
     )
     log.info(
-        "refreshed",
+        "refreshed %s: %d new, %d updated",
+        source.id,
+        result.new,
+        result.updated,
         extra={"source_id": source.id, "new": result.new, "updated": result.updated},
     )
     return result
