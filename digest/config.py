@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from digest.cadence import EXPECTED, cadence_trigger, next_run
@@ -139,34 +140,79 @@ class IngestSettings(Section):
     interval_minutes: int = Field(
         60, ge=1, description="Default minutes between two checks of a source."
     )
-    timeout_seconds: float = Field(20.0, gt=0, description="Seconds a fetch may take in all.")
+    max_interval_hours: int = Field(
+        24,
+        ge=1,
+        le=24 * 7,
+        description="Longest wait a feed can ask for (TTL, Cache-Control, Expires).",
+    )
+    timeout_seconds: float = Field(
+        30.0, gt=0, description="Seconds one fetch may take in all, redirects included."
+    )
+    connect_timeout_seconds: float = Field(
+        10.0, gt=0, description="Seconds to wait for a server to accept the connection."
+    )
+    read_timeout_seconds: float = Field(
+        15.0, gt=0, description="Seconds to wait for the next bytes from a server."
+    )
     max_bytes: int = Field(
         10_000_000, ge=1024, description="Largest feed body accepted, counted decompressed."
     )
     concurrency: int = Field(8, ge=1, le=64, description="Feeds fetched at once.")
     per_host: int = Field(2, ge=1, le=16, description="Feeds fetched at once from one host.")
     user_agent: str = Field(
-        "digest/0.1 (+https://github.com/digest-newsletter/digest)",
+        "digest/0.1 (feed reader; +https://github.com/digest-newsletter/digest)",
         description="User-Agent sent with every fetch.",
+    )
+    error_limit: int = Field(
+        8,
+        ge=1,
+        le=100,
+        description="Failed checks in a row after which a source is paused.",
+    )
+    max_backoff_hours: int = Field(
+        24, ge=1, le=24 * 7, description="Longest wait between two checks after errors."
+    )
+    parse_workers: int = Field(
+        2, ge=1, le=32, description="Processes that parse feeds (about one per core)."
+    )
+    parse_timeout_seconds: float = Field(
+        30.0, gt=0, description="Seconds one feed may take to parse before it is given up."
+    )
+    parse_memory_mb: int = Field(
+        512, ge=128, description="Memory one parsing process may use, in MB."
+    )
+    max_items_per_feed: int = Field(
+        1000, ge=1, description="Most items read from one feed at one check."
+    )
+    story_similarity: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="How alike two items from different sources must be to count as one story.",
+    )
+    story_window_days: int = Field(
+        3, ge=1, le=60, description="How many days back an item is compared with for stories."
     )
 
 
-class DocumentsSource(Section):
+class SourceBase(Section):
+    """What every kind of source has."""
+
     id: str = Field(description="Stable identifier of the source.")
+    title: str | None = Field(None, description="Display name; defaults to the id or the feed's.")
+    interval_minutes: int | None = Field(None, ge=1, description="Minutes between checks.")
+    enabled: bool = Field(True, description="Whether the source is read at all.")
+
+
+class DocumentsSource(SourceBase):
     kind: Literal["documents"]
     path: str = Field(description="Folder of .txt, .md and .html files, relative to config.toml.")
-    title: str | None = Field(None, description="Display name; defaults to the id.")
-    interval_minutes: int | None = Field(None, ge=1, description="Minutes between checks.")
-    enabled: bool = Field(True, description="Whether the source is read at all.")
 
 
-class FeedSource(Section):
-    id: str = Field(description="Stable identifier of the source.")
+class FeedSource(SourceBase):
     kind: Literal["feed"]
     url: str = Field(description="http(s) URL or a local path of an RSS, Atom or JSON feed.")
-    title: str | None = Field(None, description="Display name; defaults to the feed's title.")
-    interval_minutes: int | None = Field(None, ge=1, description="Minutes between checks.")
-    enabled: bool = Field(True, description="Whether the source is read at all.")
 
     @field_validator("url")
     @classmethod
@@ -235,39 +281,166 @@ class WorkersSettings(Section):
 SourceSettings = Annotated[DocumentsSource | FeedSource, Field(discriminator="kind")]
 
 
+class RuleSettings(Section):
+    """A co-occurrence rule: term groups that must (or must not) meet in one sentence."""
+
+    all: list[str] = Field(
+        default_factory=list, description="Term groups that must all appear in the sentence."
+    )
+    any: list[str] = Field(
+        default_factory=list, description="Term groups of which at least `min_any` must appear."
+    )
+    min_any: int = Field(1, ge=1, description="How many different `any` groups must appear.")
+    none: list[str] = Field(
+        default_factory=list, description="Term groups that stop the rule when they appear."
+    )
+    weight: float = Field(gt=0, le=5, description="What a sentence matching the rule adds.")
+
+    @model_validator(mode="after")
+    def _needs_terms(self) -> RuleSettings:
+        if not self.all and not self.any:
+            raise ValueError("a rule needs term groups in `all` or `any`")
+        if self.any and self.min_any > len(self.any):
+            raise ValueError(
+                f"min_any = {self.min_any} but `any` names only {len(self.any)} term groups"
+            )
+        return self
+
+
 class ThemeSettings(Section):
-    """One theme; the tagger compiles these into matchers (see digest/tagging)."""
+    """One theme; the tagger compiles these into matchers (see digest/tagging).
+
+    A wording matches whatever its case, its inflections ("launch" also finds "launched"),
+    hyphens or spaces, possessives and HTML entities. Written all in capitals ("US") it
+    matches only capitals; in double quotes it matches exactly that form; between slashes
+    (/Hwasong-?\\d+/) it is a regular expression, matched without regard to case.
+    """
 
     label: str = Field(description="Name shown to readers.")
     description: str = Field("", description="What belongs in the theme, for people.")
+    threshold: float = Field(0.5, gt=0, le=1, description="Score at which an item is tagged.")
+    title_weight: float = Field(
+        1.5, ge=0, description="Multiplier for what a match in the title adds."
+    )
+    context: list[str] = Field(
+        default_factory=list,
+        description="Wordings or term group names; an item mentioning none of them scores 0.",
+    )
+    terms: dict[str, list[str]] = Field(
+        default_factory=dict, description="Named groups of wordings that rules combine."
+    )
+    rules: list[RuleSettings] = Field(
+        default_factory=list,
+        description="Co-occurrence rules; each sentence adds the weight of its best rule.",
+    )
     phrases: dict[str, float] = Field(
-        default_factory=dict, description="Phrase = weight; a match adds its weight."
+        default_factory=dict, description="Wording = weight a sentence containing it adds."
     )
     patterns: dict[str, float] = Field(
         default_factory=dict, description="Regular expression = weight (e.g. 'Hwasong-\\d+')."
     )
     aliases: dict[str, list[str]] = Field(
-        default_factory=dict, description="Phrase = other wordings that count as that phrase."
-    )
-    context: list[str] = Field(
-        default_factory=list,
-        description="Subject words; when given, a match counts only near one of them.",
+        default_factory=dict, description="Wording = other wordings that count as it anywhere."
     )
     exclusions: dict[str, float] = Field(
-        default_factory=dict, description="Phrase = weight taken off the score when it matches."
+        default_factory=dict,
+        description="Wording = weight taken off its sentence; its words count for nothing else.",
     )
-    title_weight: float = Field(1.5, ge=0, description="Multiplier for matches in the title.")
-    threshold: float = Field(0.5, gt=0, le=1, description="Score at which an item is tagged.")
 
     @field_validator("patterns")
     @classmethod
     def _compiles(cls, value: dict[str, float]) -> dict[str, float]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f'"{pattern}" is not a regular expression ({exc})') from None
+        for pattern, weight in value.items():
+            _check_regex(pattern)
+            if weight <= 0:
+                raise ValueError(f'"{pattern}" = {weight}: a weight must be above 0')
         return value
+
+    @field_validator("phrases")
+    @classmethod
+    def _phrase_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for phrase, weight in value.items():
+            _check_wording(phrase)
+            if weight <= 0:
+                raise ValueError(f'"{phrase}" = {weight}: a weight must be above 0')
+        return value
+
+    @field_validator("exclusions")
+    @classmethod
+    def _exclusion_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for phrase, weight in value.items():
+            _check_wording(phrase)
+            if weight < 0:
+                raise ValueError(f'"{phrase}" = {weight}: a weight cannot be negative')
+        return value
+
+    @field_validator("terms")
+    @classmethod
+    def _term_groups(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, wordings in value.items():
+            if not _ID.match(name):
+                raise ValueError(
+                    f'"{name}" is not a group name; expected lowercase letters, digits, - and _'
+                )
+            if not wordings:
+                raise ValueError(f'"{name}" is empty; list at least one wording')
+            for wording in wordings:
+                _check_wording(wording, where=f"{name}: ")
+        return value
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_wordings(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for phrase, wordings in value.items():
+            for wording in wordings:
+                _check_wording(wording, where=f'"{phrase}": ')
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> ThemeSettings:
+        problems: list[str] = []
+        groups = ", ".join(self.terms) or "none are defined"
+        for i, rule in enumerate(self.rules):
+            for key in ("all", "any", "none"):
+                for name in getattr(rule, key):
+                    if name not in self.terms:
+                        problems.append(
+                            f'rules[{i}].{key}: "{name}" is not a term group; expected one of '
+                            + groups
+                        )
+        for wording in self.context:
+            if wording not in self.terms:
+                _check_wording(wording, where="context: ")
+        used = {*self.phrases, *self.exclusions, *self.context}
+        used.update(w for wordings in self.terms.values() for w in wordings)
+        for phrase in self.aliases:
+            if phrase not in used:
+                problems.append(
+                    f'aliases: "{phrase}" is not a phrase, term, context word or exclusion '
+                    "of this theme, so its aliases would never count"
+                )
+        if not (self.rules or self.phrases or self.patterns):
+            problems.append("the theme has no rules, phrases or patterns, so nothing can match")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _check_wording(wording: str, *, where: str = "") -> None:
+    """Reject wordings that can never match: empty ones and broken regular expressions."""
+    if len(wording) > 2 and wording.startswith("/") and wording.endswith("/"):
+        _check_regex(wording[1:-1], where=where)
+    elif not re.search(r"\w", wording):
+        raise ValueError(f'{where}"{wording}" has no letters or digits, so it cannot match')
+
+
+def _check_regex(pattern: str, *, where: str = "") -> None:
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f'{where}"{pattern}" is not a regular expression ({exc})') from None
+    if compiled.match(""):
+        raise ValueError(f'{where}"{pattern}" matches empty text; it would match everywhere')
 
 
 class AlertSettings(Section):
@@ -531,7 +704,10 @@ def _expected_keys(loc: list[int | str]) -> str:
             continue
         field = model.model_fields.get(str(part))
         if field is None:
-            model = ThemeSettings if model is Settings and loc[0] == "themes" else None
+            # A theme id (themes.ID): what follows is that theme's table.
+            model = (
+                ThemeSettings if model in (Settings, ThemeSettings) and loc[0] == "themes" else None
+            )
             continue
         model = _model_of(field.annotation)
     if model is None:

@@ -24,6 +24,10 @@ class Entry:
     text: str
     published_at: datetime | None = None
     author: str = ""
+    image_url: str = ""
+    enclosures: tuple[str, ...] = ()
+    # MinHash of the text's word shingles (see digest/sources/stories.py); b"" if too short.
+    signature: bytes = b""
 
     @property
     def content_hash(self) -> str:
@@ -48,6 +52,8 @@ class ThemeMatch:
     theme: str
     score: float
     evidence: tuple[Evidence, ...] = ()
+    # Exclusions that took weight off, each with its sentence (weights are negative).
+    penalties: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,8 @@ class Item:
     first_seen_at: datetime
     author: str = ""
     story_id: int | None = None
+    image_url: str = ""
+    enclosures: tuple[str, ...] = ()
 
     @property
     def when(self) -> datetime:
@@ -89,6 +97,17 @@ class Source:
     error_count: int = 0
     next_check_at: datetime | None = None
     item_count: int = 0
+    # "config" rows mirror config.toml; "cli" and "opml" rows live only in the store.
+    origin: str = "config"
+    # Where a permanent redirect moved a config.toml feed (config.toml still says `location`).
+    moved_to: str | None = None
+    interval_minutes: int | None = None
+    last_warning: str | None = None
+
+    @property
+    def fetch_location(self) -> str:
+        """Where the source is read from: its permanent new address, if it moved."""
+        return self.moved_to or self.location
 
 
 @dataclass(frozen=True, slots=True)

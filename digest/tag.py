@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from digest.config import ThemeSettings
@@ -58,3 +59,75 @@ def retag(
         tag_items(store, tagger, counted(store.iter_items()), only=changed)
     store.set_theme_fingerprints({t: current[t] for t in changed}, now)
     return changed
+
+
+@dataclass(frozen=True, slots=True)
+class TagChange:
+    """A stored item that re-tagging would put into a theme, or take out of it."""
+
+    item_id: int
+    title: str
+    theme: str
+    before: float  # the stored score (0 when the item has no stored tag for the theme)
+    after: float
+    gained: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TagDiff:
+    """What re-tagging the archive with the current themes would change."""
+
+    themes: tuple[str, ...]
+    changed: tuple[str, ...]  # themes whose definition differs from the one stored items used
+    items: int
+    changes: tuple[TagChange, ...]
+
+    def gained(self, theme: str) -> list[TagChange]:
+        return [c for c in self.changes if c.theme == theme and c.gained]
+
+    def lost(self, theme: str) -> list[TagChange]:
+        return [c for c in self.changes if c.theme == theme and not c.gained]
+
+
+def diff_tags(
+    store: Store,
+    themes: Mapping[str, ThemeSettings],
+    tagger: Tagger,
+    *,
+    only: Sequence[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> TagDiff:
+    """Tag every stored item with the current themes and compare with its stored tags,
+    storing nothing: which items would gain or lose each theme (a dry run of a re-tag)."""
+    wanted = [t for t in themes if only is None or t in only]
+    current = theme_fingerprints(themes)
+    stored_fingerprints = store.theme_fingerprints()
+    changed = tuple(t for t in wanted if stored_fingerprints.get(t) != current[t])
+    changes: list[TagChange] = []
+    count = 0
+    batch: list[Item] = []
+
+    def compare(items: list[Item]) -> None:
+        stored = store.tags_for([item.id for item in items])
+        for item in items:
+            before = {m.theme: m.score for m in stored.get(item.id, [])}
+            after = {m.theme: m.score for m in tagger.tag(item.title, item.text)}
+            for theme in wanted:
+                threshold = tagger.threshold(theme)
+                old, new = before.get(theme, 0.0), after.get(theme, 0.0)
+                if (old >= threshold) != (new >= threshold):
+                    changes.append(
+                        TagChange(item.id, item.title, theme, old, new, new >= threshold)
+                    )
+        if progress is not None:
+            progress(len(items))
+
+    for item in store.iter_items():
+        batch.append(item)
+        count += 1
+        if len(batch) >= BATCH:
+            compare(batch)
+            batch = []
+    if batch:
+        compare(batch)
+    return TagDiff(tuple(wanted), changed, count, tuple(changes))

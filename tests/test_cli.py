@@ -44,7 +44,7 @@ def test_run_once_then_items_json_lists_items_with_tags(sample_config: Path) -> 
     assert run(sample_config, "run", "--once").exit_code == 0
     result = run(sample_config, "items", "--json", "--limit", "100")
     items = json.loads(result.output)
-    assert len(items) == 33
+    assert len(items) == 34
     tagged = [i for i in items if any(t["tagged"] for t in i["tags"])]
     assert tagged and all(t["evidence"] for i in tagged for t in i["tags"] if t["tagged"])
 

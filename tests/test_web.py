@@ -27,7 +27,7 @@ from digest.tag import tag_items
 from digest.web import create_app
 from digest.web.guard import basic_password, host_name, is_loopback
 from digest.web.server import RedactTokens
-from tests.conftest import NOW, REPO
+from tests.conftest import NOW, REPO, FeedServer
 from tests.web_fixtures import BASE, LOCAL, SECRET, csrf_of, token_for
 
 ANALYST = "analyst@example.org"
@@ -287,3 +287,15 @@ def test_digest_serve_answers_on_loopback_until_stopped(
     assert f"digest web app on http://127.0.0.1:{port}/" in output
     # uvicorn stops gracefully, then lets SIGTERM end the process as it would have.
     assert "Finished server process" in output and server.returncode in (0, -15), output
+
+
+def test_refresh_now_reads_a_feed_added_from_the_command_line(
+    client: TestClient, web_app: App, feed_server: FeedServer
+) -> None:
+    web_app.store.add_source(
+        "added", feed_server.url("small.xml?web"), title="Added", origin="cli", now=NOW
+    )
+    token = csrf_of(client.get("/sources").text)
+    done = client.post("/sources/added/refresh", data={"csrf_token": token}, follow_redirects=False)
+    assert done.status_code == 303
+    assert web_app.store.get_source("added").item_count == 3

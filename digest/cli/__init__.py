@@ -19,6 +19,7 @@ from digest.cli import (
     outbox_cmds,
     send_cmds,
     subscribers_cmds,
+    themes,
     web_cmds,
 )
 from digest.cli.common import Context
@@ -76,7 +77,15 @@ def cli(ctx: click.Context, config: Path) -> None:
     ctx.call_on_close(state.close)
 
 
-for module in (config_cmds, ingest_cmds, subscribers_cmds, send_cmds, outbox_cmds, web_cmds):
+for module in (
+    config_cmds,
+    ingest_cmds,
+    subscribers_cmds,
+    send_cmds,
+    outbox_cmds,
+    themes,
+    web_cmds,
+):
     module.register(cli)
 
 main = cli

@@ -9,8 +9,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from digest.app import App
+from digest.cli import sources_cmds
 from digest.cli.common import Context, pass_context, table, when
-from digest.ingest import RefreshResult, refresh_all
+from digest.ingest import RefreshResult, configured_sources, refresh_all
 from digest.models import Item, ThemeMatch
 from digest.sources.fetch import make_client
 
@@ -21,10 +22,14 @@ from digest.sources.fetch import make_client
 def ingest(ctx: Context, only: tuple[str, ...]) -> None:
     """Read every source now, store and tag what is new, and show how each went."""
     app = ctx.app()
-    sources = [s for s in app.settings.sources if s.enabled and (not only or s.id in only)]
-    unknown = set(only) - {s.id for s in app.settings.sources}
+    known = configured_sources(app.settings, app.store)
+    unknown = set(only) - {s.id for s in known}
     if unknown:
-        raise click.BadParameter(f"no source {', '.join(sorted(unknown))}", param_hint="--source")
+        raise click.BadParameter(
+            f"no source {', '.join(sorted(unknown))}; 'digest sources' lists them",
+            param_hint="--source",
+        )
+    count = sum(1 for s in known if s.enabled and (not only or s.id in only))
     with Progress(
         TextColumn("[bold]Ingesting"),
         BarColumn(),
@@ -34,7 +39,7 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
         console=ctx.console,
         transient=True,
     ) as progress:
-        task = progress.add_task("", total=len(sources))
+        task = progress.add_task("", total=count)
 
         def done(result: RefreshResult) -> None:
             progress.update(task, advance=1, description=result.source_id)
@@ -46,33 +51,38 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
                 client=client,
                 tagger=app.tagger,
                 now=app.clock(),
-                only=[s.id for s in sources],
+                only=list(only) or None,
                 on_done=done,
             )
     ctx.console.print(summary_table(results))
-    failed = [r for r in results if r.failed]
+    failed = [r for r in results if r.failed and not r.skipped]
     if failed:
         ctx.console.print(
             f"[yellow]{len(failed)} of {len(results)} sources failed; "
-            "'digest sources' shows why.[/]"
+            "'digest sources show ID' says why and what to do.[/]"
         )
 
 
 def summary_table(results: list[RefreshResult]) -> Table:
+    """new, updated, unchanged and failed per source, and a note on anything unusual."""
     rows = []
     for r in results:
-        if r.failed:
-            status = f"[red]failed: {r.error}[/]"
+        if r.skipped:
+            note = f"[yellow]skipped: {r.status}. {r.advice}[/]"
+        elif r.failed:
+            note = f"[red]{r.error}. {r.advice}[/]"
         elif r.not_modified:
-            status = "not modified"
+            note = "not modified"
         elif r.warnings:
-            status = f"[yellow]ok, {r.warnings[0]}[/]"
+            note = f"[yellow]{'; '.join(r.warnings)}[/]"
         else:
-            status = "ok"
-        rows.append((r.source_id, r.new, r.updated, r.unchanged, status))
+            note = "ok"
+        failed = "yes" if r.failed and not r.skipped else ""
+        rows.append((r.source_id, r.new, r.updated, r.unchanged, failed, note))
     totals = [sum(getattr(r, k) for r in results) for k in ("new", "updated", "unchanged")]
-    rows.append(("[bold]total[/]", *totals, f"{sum(r.failed for r in results)} failed"))
-    return table("Ingest", ["source", "new", "updated", "unchanged", "status"], rows)
+    failures = sum(1 for r in results if r.failed and not r.skipped)
+    rows.append(("[bold]total[/]", *totals, failures, f"{len(results)} sources"))
+    return table("Ingest", ["source", "new", "updated", "unchanged", "failed", "note"], rows)
 
 
 @click.command("items")
@@ -129,34 +139,7 @@ def _item_json(item: Item, tags: list[ThemeMatch], app: App) -> dict[str, object
     }
 
 
-@click.command("sources")
-@pass_context
-def sources(ctx: Context) -> None:
-    """Show each source's health: last check, last success, errors, next check, items."""
-    app = ctx.app()
-    rows = [
-        (
-            s.id,
-            s.kind,
-            s.status,
-            when(s.last_success_at),
-            s.error_count,
-            s.last_error or "-",
-            when(s.next_check_at),
-            s.item_count,
-        )
-        for s in app.store.list_sources()
-    ]
-    ctx.console.print(
-        table(
-            "Sources",
-            ["id", "kind", "status", "last success", "errors", "last error", "next check", "items"],
-            rows,
-        )
-    )
-
-
 def register(cli: click.Group) -> None:
     cli.add_command(ingest)
     cli.add_command(items)
-    cli.add_command(sources)
+    cli.add_command(sources_cmds.sources)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, select, update
 
 from digest.models import Entry, Evidence, Item, ThemeMatch
 from digest.store.base import StoreBase
@@ -21,6 +21,20 @@ class UpsertResult:
     new: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
     unchanged: int = 0
+    # The story signature of each new item, for linking it to the same story elsewhere.
+    signatures: dict[int, bytes] = field(default_factory=dict)
+    # Where each new or updated item was in the entries given (item id -> index).
+    positions: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RecentItem:
+    """A recent item's story signature, for finding the same story in other sources."""
+
+    item_id: int
+    source_id: str
+    story_id: int
+    signature: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +56,11 @@ class ItemsMixin(StoreBase):
 
         A known entry whose content changed is updated in place and keeps its first-seen
         time; an unchanged one is left alone, so re-reading a source changes nothing.
+        Guids are matched first for the whole batch: an item matched by its guid is never
+        also taken by another entry's link or content (two entries that share a link, such
+        as a feed's home page, stay two items).
         """
+        batch = [(entry, entry.content_hash) for entry in entries]
         result = UpsertResult()
         with self.write() as conn:
             known = conn.execute(
@@ -50,56 +68,91 @@ class ItemsMixin(StoreBase):
                     items.c.source_id == source_id
                 )
             ).all()
-            by_guid = {row.guid: (row.id, row.content_hash) for row in known}
-            by_url = {row.url: (row.id, row.content_hash) for row in known if row.url}
-            by_hash = {row.content_hash: (row.id, row.content_hash) for row in known}
-            for entry in entries:
-                digest = entry.content_hash
-                match = (
-                    by_guid.get(entry.guid)
-                    or (by_url.get(entry.url) if entry.url else None)
-                    or by_hash.get(digest)
-                )
-                if match is None:
-                    inserted = conn.execute(
-                        items.insert().values(
-                            source_id=source_id,
-                            guid=entry.guid,
-                            url=entry.url,
-                            title=entry.title,
-                            summary_html=entry.summary_html,
-                            text=entry.text,
-                            author=entry.author,
-                            published_at=entry.published_at,
-                            first_seen_at=now,
-                            updated_at=now,
-                            content_hash=digest,
-                        )
-                    )
-                    item_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
-                    result.new.append(item_id)
-                    by_guid[entry.guid] = by_hash[digest] = (item_id, digest)
-                    if entry.url:
-                        by_url[entry.url] = (item_id, digest)
-                elif match[1] != digest:
-                    conn.execute(
-                        update(items)
-                        .where(items.c.id == match[0])
-                        .values(
-                            title=entry.title,
-                            summary_html=entry.summary_html,
-                            text=entry.text,
-                            author=entry.author,
-                            published_at=entry.published_at,
-                            updated_at=now,
-                            content_hash=digest,
-                        )
-                    )
-                    result.updated.append(match[0])
-                    by_guid[entry.guid] = by_hash[digest] = (match[0], digest)
-                else:
+            by_guid = {row.guid: row for row in known}
+            by_url: dict[str, Any] = {}
+            by_hash: dict[str, Any] = {}
+            for row in known:
+                if row.url:
+                    by_url.setdefault(row.url, row)
+                by_hash.setdefault(row.content_hash, row)
+            matches: list[Any] = [None] * len(batch)
+            repeated = [False] * len(batch)
+            claimed: set[int] = set()
+            seen: set[str] = set()
+            for i, (entry, _) in enumerate(batch):
+                repeated[i] = entry.guid in seen
+                seen.add(entry.guid)
+                same_guid = by_guid.get(entry.guid)
+                if not repeated[i] and same_guid is not None:
+                    matches[i] = same_guid
+                    claimed.add(same_guid.id)
+            for i, (entry, digest) in enumerate(batch):
+                if matches[i] is not None or repeated[i]:
+                    continue
+                for other in (by_url.get(entry.url) if entry.url else None, by_hash.get(digest)):
+                    if other is not None and other.id not in claimed:
+                        matches[i] = other
+                        claimed.add(other.id)
+                        break
+            fresh: list[tuple[int, Entry, str]] = []
+            changes: list[dict[str, Any]] = []
+            for i, (entry, digest) in enumerate(batch):
+                row = matches[i]
+                if repeated[i] or (row is not None and row.content_hash == digest):
                     result.unchanged += 1
+                elif row is None:
+                    fresh.append((i, entry, digest))
+                else:
+                    changes.append({"_id": row.id, **_content(entry, digest), "updated_at": now})
+                    result.updated.append(row.id)
+                    result.positions[row.id] = i
+            if changes:
+                # An executemany UPDATE: the non-bound keys of each dict are the SET columns.
+                conn.execute(update(items).where(items.c.id == bindparam("_id")), changes)
+            if fresh:
+                inserted = conn.execute(
+                    items.insert().returning(items.c.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "source_id": source_id,
+                            "guid": entry.guid,
+                            "url": entry.url,
+                            "first_seen_at": now,
+                            "updated_at": now,
+                            **_content(entry, digest),
+                        }
+                        for _, entry, digest in fresh
+                    ],
+                )
+                for item_id, (i, entry, _) in zip(inserted.scalars(), fresh, strict=True):
+                    result.new.append(int(item_id))
+                    result.positions[int(item_id)] = i
+                    if entry.signature:
+                        result.signatures[int(item_id)] = entry.signature
         return result
+
+    def recent_signatures(self, since: datetime) -> list[RecentItem]:
+        """Items first seen since `since` that have a story signature."""
+        with self.read() as conn:
+            rows = conn.execute(
+                select(items.c.id, items.c.source_id, items.c.story_id, items.c.signature)
+                .where(items.c.first_seen_at >= since, items.c.signature.is_not(None))
+                .order_by(items.c.id)
+            ).all()
+        return [
+            RecentItem(row.id, row.source_id, row.story_id or row.id, bytes(row.signature))
+            for row in rows
+        ]
+
+    def link_stories(self, story_of: Mapping[int, int]) -> None:
+        """Make each item (key) part of the story of another (value): same story, shown once."""
+        if not story_of:
+            return
+        with self.write() as conn:
+            conn.execute(
+                update(items).where(items.c.id == bindparam("_id")),
+                [{"_id": item_id, "story_id": story} for item_id, story in story_of.items()],
+            )
 
     def get_items(self, item_ids: Sequence[int]) -> list[Item]:
         with self.read() as conn:
@@ -321,6 +374,21 @@ class SentRow:
     story: int
 
 
+def _content(entry: Entry, digest: str) -> dict[str, Any]:
+    """The columns that follow an item's content (set on insert, and again when it changes)."""
+    return {
+        "title": entry.title,
+        "summary_html": entry.summary_html,
+        "text": entry.text,
+        "author": entry.author,
+        "published_at": entry.published_at,
+        "content_hash": digest,
+        "image_url": entry.image_url,
+        "enclosures": list(entry.enclosures),
+        "signature": entry.signature or None,
+    }
+
+
 def _evidence(raw: Any) -> tuple[Evidence, ...]:
     return tuple(Evidence(str(p), str(s), float(w)) for p, s, w in raw or [])
 
@@ -338,4 +406,6 @@ def _item(row: Any) -> Item:
         first_seen_at=row["first_seen_at"],
         author=row["author"],
         story_id=row["story_id"],
+        image_url=row["image_url"] or "",
+        enclosures=tuple(row["enclosures"] or ()),
     )

@@ -63,6 +63,13 @@ sources = Table(
     Column("next_check_at", UTCDateTime()),
     Column("in_config", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # "config" rows mirror config.toml; "cli" and "opml" rows were added with `digest sources
+    # add` or `import` and live only here.
+    Column("origin", String(20), nullable=False, default="config", server_default="config"),
+    # A permanent redirect's target for a config.toml source (config.toml keeps `location`).
+    Column("moved_to", Text),
+    Column("interval_minutes", Integer),
+    Column("last_warning", Text),
 )
 
 items = Table(
@@ -82,6 +89,10 @@ items = Table(
     Column("content_hash", String(64), nullable=False),
     # Items that report the same story point at the story's first item.
     Column("story_id", Integer, ForeignKey("items.id", ondelete="SET NULL")),
+    Column("image_url", Text, nullable=False, default="", server_default=""),
+    Column("enclosures", JSON),
+    # MinHash of the text's word shingles: finds the same story in other sources.
+    Column("signature", LargeBinary),
     UniqueConstraint("source_id", "guid", name="uq_items_source_guid"),
     Index("ix_items_source_url", "source_id", "url"),
     Index("ix_items_source_hash", "source_id", "content_hash"),

@@ -8,15 +8,15 @@ last tagged, so only those are re-tagged.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from digest.config import ThemeSettings
 from digest.models import ThemeMatch
-from digest.tagging.matcher import PhraseTagger
+from digest.tagging.matcher import RuleTagger
 
 # Bump when the matching rules change in a way that moves scores, so stored tags refresh.
-TAGGER_VERSION = "1"
+TAGGER_VERSION = "2"
 
 
 class Tagger(Protocol):
@@ -33,7 +33,16 @@ class Tagger(Protocol):
 
 def build_tagger(themes: Mapping[str, ThemeSettings]) -> Tagger:
     """Compile the configured themes into the tagger the pipeline uses."""
-    return PhraseTagger(themes)
+    return RuleTagger(themes)
+
+
+def explain(tagger: Tagger, themes: Sequence[str], title: str, text: str) -> list[ThemeMatch]:
+    """Every theme's match, zero scores included, with the exclusions when the tagger can
+    tell them (`ThemeMatch.penalties`)."""
+    if isinstance(tagger, RuleTagger):
+        return tagger.explain(title, text)
+    found = {m.theme: m for m in tagger.tag(title, text)}
+    return [found.get(theme, ThemeMatch(theme, 0.0)) for theme in themes]
 
 
 def theme_fingerprints(themes: Mapping[str, ThemeSettings]) -> dict[str, str]:
@@ -46,4 +55,4 @@ def theme_fingerprints(themes: Mapping[str, ThemeSettings]) -> dict[str, str]:
     }
 
 
-__all__ = ["Tagger", "build_tagger", "theme_fingerprints", "TAGGER_VERSION"]
+__all__ = ["Tagger", "build_tagger", "explain", "theme_fingerprints", "TAGGER_VERSION"]

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from digest.errors import NotFoundError
-from digest.ingest import refresh_source
+from digest.ingest import configured_sources, refresh_source
 from digest.models import Item, Subscriber, ThemeMatch
 from digest.sources.fetch import make_client
 from digest.store.web import DeliverySummary
@@ -211,7 +211,7 @@ def sources_page(request: Request) -> Response:
     """Each configured source's health: last success, errors, next check."""
     web = web_of(request)
     now = web.app.clock()
-    enabled = {s.id for s in web.app.settings.sources if s.enabled}
+    enabled = {s.id for s in configured_sources(web.app.settings, web.app.store) if s.enabled}
     rows = [
         (source, present.source_health(source, now), source.id in enabled)
         for source in web.app.store.list_sources()
@@ -224,9 +224,9 @@ async def refresh(request: Request) -> Response:
     web = web_of(request)
     await checked_form(request)
     source_id = request.path_params["source_id"]
-    configured = {s.id: s for s in web.app.settings.sources if s.enabled}
+    configured = {s.id: s for s in configured_sources(web.app.settings, web.app.store) if s.enabled}
     if source_id not in configured:
-        raise NotFoundError(f"No enabled source '{source_id}' in config.toml.")
+        raise NotFoundError(f"No enabled source '{source_id}'.")
 
     def run() -> None:
         with make_client(web.app.settings.ingest) as client:
