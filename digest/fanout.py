@@ -105,15 +105,19 @@ def deliver_subscriber(
 def send_message(app: App, delivery_id: int, *, mailer: Mailer | None = None) -> str:
     """Send one queued message if this worker can claim it.
 
-    Returns "sent", "retrying", "failed", "done" (sent or failed already) or "busy" (another
-    worker is sending it; try again after [workers] send_timeout). `mailer` is a session
+    Returns "sent", "retrying", "failed", "done" (sent or failed already), "waiting" (its
+    next attempt is not due yet) or "busy" (another worker is sending it; try again after
+    [workers] send_timeout). `mailer` is a session
     the caller keeps open across messages; without one, a session for this message alone.
     """
     now = app.clock()
     claimed = app.store.claim_messages(now, _stale_before(app, now), ids=[delivery_id], limit=1)
     if not claimed:
-        state = app.store.message_status(delivery_id)
-        return "busy" if state == "queued" else "done"
+        state = app.store.message_state(delivery_id)
+        if state == "sending":
+            return "busy"
+        # Queued for a later retry: the scheduler hands it out again when it is due.
+        return "waiting" if state == "queued" else "done"
     [message] = claimed
     own = mailer is None
     mailer = mailer or make_mailer(app.settings)

@@ -70,12 +70,16 @@ class ClaimsMixin(StoreBase):
             )
             return [_message(row._mapping) for row in rows]
 
-    def message_status(self, delivery_id: int) -> str | None:
+    def message_state(self, delivery_id: int) -> str | None:
+        """ "sending" (queued and claimed), "queued", "sent", "failed"; None if unknown."""
+        query = select(deliveries.c.status, deliveries.c.sending_at).where(
+            deliveries.c.id == delivery_id
+        )
         with self.read() as conn:
-            status = conn.execute(
-                select(deliveries.c.status).where(deliveries.c.id == delivery_id)
-            ).scalar()
-            return None if status is None else str(status)
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return "sending" if row.status == "queued" and row.sending_at else str(row.status)
 
     def sendable_message_ids(
         self, now: datetime, stale_before: datetime, *, limit: int = 1000
