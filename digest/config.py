@@ -44,7 +44,8 @@ class DigestSettings(Section):
     title: str = Field("Digest", description="Name of the digest, shown in subjects and headers.")
     database: str = Field(
         "sqlite:///data/digest.db",
-        description="SQLAlchemy URL; a relative SQLite path is relative to config.toml.",
+        description="SQLAlchemy URL; a relative SQLite path is relative to config.toml. "
+        "DIGEST_DATABASE_URL overrides it (keeps a PostgreSQL password out of the file).",
     )
     public_url: str = Field(
         "http://127.0.0.1:8000",
@@ -244,6 +245,37 @@ class WebSettings(Section):
     def admin_password(self) -> str | None:
         """The admin password from the environment, or None when none is set."""
         return os.environ.get(self.admin_password_env) or None
+
+
+class WorkersSettings(Section):
+    backend: Literal["inprocess", "celery"] = Field(
+        "inprocess",
+        description='"inprocess": `digest run` composes and sends itself; "celery": it hands '
+        "each due subscriber to the Celery workers that `digest worker` starts.",
+    )
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Celery broker (Redis) URL; DIGEST_BROKER_URL overrides it.",
+    )
+    visibility_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds before a task a worker took but never finished (it died) "
+        "goes to another worker.",
+    )
+    send_timeout: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds after which a message a worker started sending but never "
+        "recorded is sent again by another (keep it above [delivery.smtp] timeout).",
+    )
+    concurrency: int = Field(
+        1, ge=1, le=64, description="Tasks one `digest worker` process runs at once (threads)."
+    )
+
+    @property
+    def broker(self) -> str:
+        return os.environ.get("DIGEST_BROKER_URL") or self.broker_url
 
 
 SourceSettings = Annotated[DocumentsSource | FeedSource, Field(discriminator="kind")]
@@ -475,6 +507,9 @@ class Settings(Section):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings, description="Delivery.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Fetching.")
     web: WebSettings = Field(default_factory=WebSettings, description="The web app.")
+    workers: WorkersSettings = Field(
+        default_factory=WorkersSettings, description="Fan-out to Celery workers."
+    )
     sources: list[SourceSettings] = Field(default_factory=list, description="Sources.")
     themes: dict[str, ThemeSettings] = Field(default_factory=dict, description="Themes.")
     subscribers: list[SubscriberSettings] = Field(default_factory=list, description="Subscribers.")
@@ -489,7 +524,7 @@ class Settings(Section):
     @property
     def database_url(self) -> str:
         """The database URL, with a relative SQLite path made relative to config.toml."""
-        url = self.digest.database
+        url = os.environ.get("DIGEST_DATABASE_URL") or self.digest.database
         prefix = "sqlite:///"
         if url.startswith(prefix) and url != "sqlite:///:memory:":
             return prefix + str(self.path(url[len(prefix) :]))

@@ -17,7 +17,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -114,6 +114,7 @@ class SendResult:
     alerts: AlertResult = field(default_factory=AlertResult)
     flushed: FlushResult = field(default_factory=FlushResult)
     stopped: bool = False
+    dispatched: int = 0  # subscribers handed to Celery workers ([workers] backend = "celery")
 
 
 def digest_key(subscriber: Subscriber | int, slot: datetime) -> str:
@@ -160,6 +161,8 @@ def send_due(app: App, now: datetime, *, lease: Lease | None = None) -> SendResu
     check = lease.check if lease is not None else _no_check
     renderer = Renderer(app.settings)
     signer = signer_for(app.settings)
+    if app.settings.workers.backend == "celery":
+        return _send_due_by_workers(app, now, renderer, check, result)
     try:
         due = app.store.due_subscribers(now)
         for digests in compose_in_chunks(app.store, app.settings, due, now, chunk=CHUNK):
@@ -172,6 +175,24 @@ def send_due(app: App, now: datetime, *, lease: Lease | None = None) -> SendResu
                     result.skipped_empty.append(digest.subscriber)
         result.alerts = send_alerts(app, now, renderer=renderer, held_only=True, check=check)
         result.flushed = flush(app, now, lease)
+    except Stopped as exc:
+        log.info("send_due stopped: %s; the rest waits for the next run", exc)
+        result.stopped = True
+    return result
+
+
+def _send_due_by_workers(
+    app: App, now: datetime, renderer: Renderer, check: Callable[[], None], result: SendResult
+) -> SendResult:
+    """Hand every due subscriber (and every queued message) to the Celery workers."""
+    from digest.fanout import dispatch_due
+    from digest.workers import publisher
+
+    try:
+        result.alerts = send_alerts(app, now, renderer=renderer, held_only=True, check=check)
+        result.dispatched = len(
+            dispatch_due(app, now, publisher(app.settings), check=check).subscribers
+        )
     except Stopped as exc:
         log.info("send_due stopped: %s; the rest waits for the next run", exc)
         result.stopped = True
@@ -228,7 +249,16 @@ def send_now(
 
 
 def flush(app: App, now: datetime, lease: Lease | None) -> FlushResult:
-    """Deliver every queued message that is due, checking the lease before each."""
+    """Deliver every queued message that is due, checking the lease before each.
+
+    With Celery workers, hand each one to them instead: only a claim sends a message then.
+    """
+    if app.settings.workers.backend == "celery":
+        from digest.fanout import dispatch_messages
+        from digest.workers import publisher
+
+        dispatch_messages(app, now, publisher(app.settings))
+        return FlushResult()
     return flush_outbox(
         app.store,
         make_mailer(app.settings),
@@ -244,6 +274,7 @@ class IngestResult:
     alerts: AlertResult = field(default_factory=AlertResult)
     flushed: FlushResult = field(default_factory=FlushResult)
     stopped: bool = False
+    dispatched: list[str] = field(default_factory=list)  # sources handed to Celery workers
 
 
 def due_source_ids(app: App, now: datetime) -> list[str]:
@@ -268,6 +299,8 @@ def ingest_due(
 ) -> IngestResult:
     """Refresh the sources that are due (or `only` these), then send the alerts they raise."""
     result = IngestResult()
+    if only is None and app.settings.workers.backend == "celery":
+        return _ingest_by_workers(app, now, lease, result)
     due = list(only) if only is not None else due_source_ids(app, now)
     if not due:
         return result
@@ -300,6 +333,28 @@ def ingest_due(
     finally:
         if own_client:
             client.close()
+    return result
+
+
+def _ingest_by_workers(
+    app: App, now: datetime, lease: Lease | None, result: IngestResult
+) -> IngestResult:
+    """Hand each due source to the Celery workers, then alert what earlier rounds stored."""
+    from digest.fanout import dispatch_ingest
+    from digest.workers import publisher
+
+    check = lease.check if lease is not None else _no_check
+    try:
+        result.dispatched = dispatch_ingest(
+            app, now, publisher(app.settings), due_source_ids(app, now)
+        )
+        # One process composes alerts (this one, under the lease), never two workers at once.
+        result.alerts = send_alerts(app, now, check=check)
+        if result.alerts.queued:
+            result.flushed = flush(app, now, lease)
+    except Stopped as exc:
+        log.info("ingest_due stopped: %s", exc)
+        result.stopped = True
     return result
 
 

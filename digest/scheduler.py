@@ -72,6 +72,11 @@ def ingest_due_job(runner: Runner) -> None:
 
     def work(now: datetime) -> str:
         result = ingest_due(runner.app, now, lease=runner.lease)
+        if result.dispatched or (result.alerts.queued and not result.refreshed):
+            return (
+                f"{len(result.dispatched)} sources handed to the workers, "
+                f"{len(result.alerts.queued)} alerts queued"
+            )
         if not result.refreshed:
             return ""
         new = sum(r.new for r in result.refreshed)
@@ -90,6 +95,8 @@ def send_due_job(runner: Runner) -> None:
 
     def work(now: datetime) -> str:
         result = send_due(runner.app, now, lease=runner.lease)
+        if result.dispatched:
+            return f"{result.dispatched} digests handed to the workers"
         if not (result.queued or result.skipped_empty or result.flushed.sent):
             return ""
         return (
@@ -130,6 +137,7 @@ class RunnerExecutor(BaseExecutor):  # type: ignore[misc]
 def build_scheduler(runner: Runner, *, every_seconds: int) -> BlockingScheduler:
     """A BlockingScheduler with the two jobs, kept in the digest database."""
     store = SQLAlchemyJobStore(engine=runner.app.store.engine, tablename=JOB_TABLE)
+    runner.app.store.ensure_table(store.jobs_t)
     scheduler = BlockingScheduler(
         jobstores={"default": store},
         executors={"default": RunnerExecutor(runner)},

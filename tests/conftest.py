@@ -19,7 +19,13 @@ import pytest
 
 from digest.app import App
 
-pytest_plugins = ["tests.web_fixtures", "tests.smtp_fixtures", "tests.ingest_fixtures"]
+pytest_plugins = [
+    "tests.databases",
+    "tests.servers",
+    "tests.web_fixtures",
+    "tests.smtp_fixtures",
+    "tests.ingest_fixtures",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 FEEDS = Path(__file__).resolve().parent / "feeds"

@@ -77,9 +77,20 @@ themes = []
     assert problems[1].startswith('subscribers[0].email: "not-an-address" is not an email address')
 
 
-def test_relative_database_path_is_relative_to_the_config_file(tmp_path: Path) -> None:
+def test_relative_database_path_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DIGEST_DATABASE_URL", raising=False)
     settings = load_settings(write_config(tmp_path, '[digest]\ndatabase = "sqlite:///data/x.db"\n'))
     assert settings.database_url == f"sqlite:///{tmp_path / 'data' / 'x.db'}"
+
+
+def test_digest_database_url_overrides_the_configured_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "postgresql+psycopg://u@127.0.0.1/d")
+    settings = load_settings(write_config(tmp_path, '[digest]\ndatabase = "sqlite:///x.db"\n'))
+    assert settings.database_url == "postgresql+psycopg://u@127.0.0.1/d"
 
 
 def test_cron_weekday_numbers_mean_what_cron_means() -> None:

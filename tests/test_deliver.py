@@ -352,7 +352,11 @@ def test_a_sender_killed_at_random_points_loses_nothing_and_repeats_only_in_flig
     counts = smtp_sink.per_recipient()
     assert set(counts) == {s.email for s in subs}, f"seed {seed}: a digest was lost"
     duplicated = {r for r, n in counts.items() if n > 1}
-    assert all(counts[r] == 2 for r in duplicated) and len(duplicated) <= kills, seed
+    assert all(counts[r] == 2 for r in duplicated) and len(duplicated) <= kills, (
+        seed,
+        kills,
+        {r: counts[r] for r in duplicated},
+    )
     stored = {m.recipient: m for m in outbox.store.list_messages(limit=1000)}
     assert {m.status for m in stored.values()} == {"sent"}
     for recipient in duplicated:  # only a message whose attempt a kill cut short
@@ -432,11 +436,11 @@ def test_outbox_retry_resends_the_failed_and_only_those(
     assert run_cli(config, "outbox", "retry").output.startswith("No failed messages")
 
 
-def test_migration_0004_moves_queued_bytes_to_their_own_table(tmp_path: Path) -> None:
+def test_migration_0004_moves_queued_bytes_to_their_own_table(empty_database_url: str) -> None:
     from alembic import command
     from sqlalchemy import text
 
-    store = Store.open(f"sqlite:///{tmp_path / 'old.db'}", upgrade=False)
+    store = Store.open(empty_database_url, upgrade=False)
     with store.engine.begin() as conn:
         command.upgrade(store._alembic(conn), "0001")
         # Rows as revision 0001 knew them: raw SQL, not today's table definitions.

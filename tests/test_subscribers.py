@@ -139,8 +139,8 @@ def _with(sub: Subscriber, **changes: object) -> Subscriber:
     return replace(sub, **changes)  # type: ignore[arg-type]
 
 
-def test_upgrading_an_older_database_schedules_existing_readers(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_upgrading_an_older_database_schedules_existing_readers(empty_database_url: str) -> None:
+    url = empty_database_url
     store = Store.open(url, upgrade=False)
     with store.engine.begin() as conn:
         command.upgrade(store._alembic(conn), "0001")

@@ -11,6 +11,8 @@ from digest.cli.common import Context, pass_context, table
 from digest.config import load_settings
 from digest.starter import starter_config
 from digest.store import Store
+from digest.store.copy import copy_database
+from digest.store.dialects import redact
 
 
 @click.group("config")
@@ -105,6 +107,28 @@ def db_upgrade(ctx: Context) -> None:
     finally:
         store.close()
     click.echo(f"database at revision {current}")
+
+
+@db_group.command("copy")
+@click.argument("source_url", metavar="SRC_URL")
+@click.argument("destination_url", metavar="DST_URL")
+@pass_context
+def db_copy(ctx: Context, source_url: str, destination_url: str) -> None:
+    """Copy every row of SRC_URL into the empty database DST_URL (e.g. SQLite to PostgreSQL).
+
+    Stop `digest run` and the workers first; point [digest] database at DST_URL afterwards.
+    """
+    source = Store.open(source_url, upgrade=False)
+    try:
+        destination = Store.open(destination_url, upgrade=False)
+        try:
+            result = copy_database(source, destination)
+        finally:
+            destination.close()
+    finally:
+        source.close()
+    ctx.console.print(table(None, ["table", "rows"], list(result.rows.items())))
+    click.echo(f"Copied {sum(result.rows.values())} rows into {redact(destination_url)}.")
 
 
 def register(cli: click.Group) -> None:

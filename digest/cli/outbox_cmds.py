@@ -64,6 +64,15 @@ def retry(ctx: Context, ids: tuple[int, ...]) -> None:
     if not requeued:
         click.echo("No failed messages" + (f" among {', '.join(map(str, ids))}." if ids else "."))
         return
+    if app.settings.workers.backend == "celery":  # the workers send; only a claim sends
+        from digest.fanout import SEND_MESSAGE
+        from digest.workers import publisher
+
+        publish = publisher(app.settings)
+        for delivery_id in requeued:
+            publish(SEND_MESSAGE, [delivery_id])
+        click.echo(f"Handed {len(requeued)} failed messages to the Celery workers.")
+        return
     result = flush_outbox(
         app.store,
         make_mailer(app.settings),

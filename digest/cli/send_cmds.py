@@ -12,8 +12,9 @@ from digest.alerts import AlertResult
 from digest.app import App
 from digest.cli.common import Context, parse_time, pass_context, table, when
 from digest.compose import compose_digest
+from digest.config import load_settings
 from digest.deliver import FlushResult
-from digest.errors import SubscriptionError
+from digest.errors import ConfigError, SubscriptionError
 from digest.links import signer_for
 from digest.models import Subscriber
 from digest.render import Renderer
@@ -120,8 +121,10 @@ def _report(
         rows += [(s.email, "alert", "daily cap reached, not sent", "") for s in found.capped]
     if rows:
         ctx.console.print(table("Delivery", ["recipient", "kind", "status", "detail"], rows))
-    else:
+    elif not result.dispatched:
         ctx.console.print("Nothing is due.")
+    if result.dispatched:
+        ctx.console.print(f"Handed {result.dispatched} digests to the Celery workers.")
     if result.stopped:
         ctx.console.print("[yellow]Stopped early; the rest is still due or queued.[/]")
 
@@ -242,6 +245,30 @@ def schedule(ctx: Context, at: str | None) -> None:
     )
 
 
+@click.command("worker")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 64), help="Tasks at once ([workers] concurrency)."
+)
+@pass_context
+def worker(ctx: Context, concurrency: int | None) -> None:
+    """Run a Celery worker that composes and sends the digests `digest run` hands out.
+
+    Needs [workers] backend = "celery" and a running broker (Redis); start as many as you
+    like, on as many machines, all with the same config.toml and database.
+    """
+    from digest.workers import run_worker
+
+    settings = load_settings(ctx.config)
+    if settings.workers.backend != "celery":
+        raise ConfigError(
+            str(ctx.config),
+            [f'workers.backend: "{settings.workers.backend}" hands nothing to workers'],
+            hint='Set [workers] backend = "celery" (and broker_url) to use digest worker.',
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run_worker(ctx.config, settings, concurrency=concurrency)
+
+
 def register(cli: click.Group) -> None:
-    for command in (preview, send, run, schedule):
+    for command in (preview, send, run, schedule, worker):
         cli.add_command(command)

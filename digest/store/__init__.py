@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from digest.errors import StoreError
 from digest.store import dialects
 from digest.store.base import StoreBase
+from digest.store.claims import ClaimsMixin
 from digest.store.items import ItemsMixin
 from digest.store.leases import LeasesMixin
 from digest.store.outbox import OutboxMixin
@@ -30,7 +31,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class Store(
-    SourcesMixin, ItemsMixin, SubscribersMixin, OutboxMixin, LeasesMixin, WebMixin, StoreBase
+    SourcesMixin,
+    ItemsMixin,
+    SubscribersMixin,
+    OutboxMixin,
+    ClaimsMixin,
+    LeasesMixin,
+    WebMixin,
+    StoreBase,
 ):
     """All persistent state, behind methods named for what they do."""
 
@@ -78,7 +86,9 @@ class Store(
                 return
             with self._write_lock, self.engine.connect() as conn, dialects.migrating(conn):
                 with conn.begin():
-                    command.upgrade(self._alembic(conn), "head")
+                    dialects.exclusive(conn)  # two processes starting on a new database
+                    if MigrationContext.configure(conn).get_current_revision() != head:
+                        command.upgrade(self._alembic(conn), "head")
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"Cannot open the database '{dialects.redact(str(self.engine.url))}': {exc}",

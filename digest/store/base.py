@@ -29,11 +29,18 @@ class StoreBase:
         return dialects.insert(self.dialect, table)
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
+    def write(self, *, exclusive: bool = False) -> Iterator[Connection]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite), committed on success.
+
+        `exclusive` also keeps every other exclusive writer out until it ends, on
+        PostgreSQL too: for read-then-write work that processes may start at once (config
+        syncs, re-tagging), which SQLite's single writer serialises anyway.
+        """
         with self._write_lock:
             try:
                 with self.engine.begin() as conn:
+                    if exclusive:
+                        dialects.exclusive(conn)
                     yield conn
             except OperationalError as exc:
                 raise StoreError(f"The database refused a write: {exc.orig}") from None
@@ -47,3 +54,8 @@ class StoreBase:
                 yield conn
             finally:
                 conn.info.pop("readonly", None)
+
+    def ensure_table(self, table: Table) -> None:
+        """Create a table that lives outside the migrations (APScheduler's), once."""
+        with self.write(exclusive=True) as conn:  # two schedulers may start at once
+            table.create(conn, checkfirst=True)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, event
+from sqlalchemy import Connection, Engine, Select, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -20,7 +20,9 @@ def engine_options(url: str) -> dict[str, Any]:
 
 
 def configure(engine: Engine) -> None:
-    """WAL mode, foreign keys and BEGIN IMMEDIATE on SQLite; nothing to do elsewhere."""
+    """WAL mode, foreign keys and BEGIN IMMEDIATE on SQLite; NUL-free text on PostgreSQL."""
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
     if engine.dialect.name != "sqlite":
         return
 
@@ -39,6 +41,24 @@ def configure(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if not conn.info.get("readonly") else "BEGIN")
+
+
+def _without_nul(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+) -> tuple[str, Any]:
+    """Drop NUL characters from text parameters: PostgreSQL text cannot hold them, and one
+    in a hostile feed must not stop its ingest (SQLite would have kept it)."""
+    if isinstance(parameters, dict):
+        return statement, _clean(parameters)
+    if isinstance(parameters, list | tuple) and parameters and isinstance(parameters[0], dict):
+        return statement, [_clean(p) for p in parameters]
+    return statement, parameters
+
+
+def _clean(parameters: dict[str, Any]) -> dict[str, Any]:
+    if not any(isinstance(v, str) and "\x00" in v for v in parameters.values()):
+        return parameters
+    return {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in parameters.items()}
 
 
 @contextmanager
@@ -69,6 +89,26 @@ def insert(engine_or_name: str, table: Table) -> Any:
     if engine_or_name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+# The PostgreSQL advisory lock that exclusive write transactions hold (any fixed number).
+EXCLUSIVE_LOCK = 0x6469_6765
+
+
+def exclusive(conn: Connection) -> None:
+    """Wait for, then hold until commit, the lock of exclusive writers (PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({EXCLUSIVE_LOCK})")
+
+
+def skip_locked(dialect: str, query: Select[Any]) -> Select[Any]:
+    """Lock the selected rows, skipping rows another transaction holds (PostgreSQL).
+
+    SQLite has one writer at a time (BEGIN IMMEDIATE), so it needs no row locks.
+    """
+    if dialect == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
 
 
 def redact(url: str) -> str:

@@ -206,7 +206,7 @@ class ItemsMixin(StoreBase):
         if not results:
             return
         themes_filter = list(only) if only is not None else None
-        with self.write() as conn:
+        with self.write(exclusive=True) as conn:  # delete-then-insert: one process at a time
             clause: ColumnElement[bool] = tags.c.item_id.in_(list(results))
             if themes_filter is not None:
                 clause = and_(clause, tags.c.theme.in_(themes_filter))

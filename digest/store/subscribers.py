@@ -75,7 +75,7 @@ class SubscribersMixin(StoreBase):
         history stays; they resume if they come back.
         """
         listed = list(configured)
-        with self.write() as conn:
+        with self.write(exclusive=True) as conn:  # two processes may start at once
             existing = {row.email.lower(): row for row in conn.execute(select(subscribers)).all()}
             for sub in listed:
                 row = existing.get(sub.email.lower())
