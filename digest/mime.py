@@ -32,6 +32,8 @@ class HeaderError(ValueError):
 
 def header_text(value: str) -> str:
     """One line of text: every control, line or paragraph separator becomes a space."""
+    if value.isprintable():  # no Cc, Zl or Zp (nor any other separator but the space)
+        return " ".join(value.split())
     cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in value)
     return " ".join(cleaned.split())
 
@@ -89,8 +91,83 @@ def domain_of(address: str) -> str:
 
 def quoted_printable(text: str) -> bytes:
     """UTF-8 quoted-printable with CRLF line ends, as it goes on the wire."""
-    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(data, quotetabs=False, istext=True).replace(b"\n", CRLF)
+    return _QP.encode(text)
+
+
+class QuotedPrintable:
+    """A quoted-printable encoder that remembers the pieces it has encoded.
+
+    Most of a digest is the same for every reader with the same themes: only the
+    greeting, the period and the links differ. The text is cut at blank lines (the items
+    of the text part) and at `<table` (MJML's HTML puts a digest on a few lines, each
+    section a table). Each piece is encoded once by `binascii.b2a_qp` and remembered;
+    pieces cut apart within a line are joined by a soft line break (`=` CRLF), which a
+    decoder removes. So the part decodes to exactly the text, every encoded line stays
+    within 76 characters, and the cost per reader is that of the pieces that are new
+    (the links, the greeting). The memory is bounded (`limit` characters).
+    """
+
+    def __init__(self, limit: int = 16_000_000) -> None:
+        self.limit = limit
+        self._pieces: dict[str, bytes] = {}
+        self._size = 0
+
+    def encode(self, text: str) -> bytes:
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        get, remember = self._pieces.get, self._remember
+        blocks = []
+        for block in text.split("\n\n"):
+            if _CUT in block:
+                first, *rest = block.split(_CUT)
+                pieces = [get(first) or remember(first)]
+                for piece in rest:
+                    piece = _CUT + piece
+                    pieces.append(get(piece) or remember(piece))
+                blocks.append(b"=\r\n".join(pieces))
+            else:
+                blocks.append(get(block) or remember(block))
+        return b"\r\n\r\n".join(blocks)
+
+    def _remember(self, piece: str) -> bytes:
+        if not piece:
+            return b""
+        encoded = binascii.b2a_qp(piece.encode("utf-8"), quotetabs=False, istext=True)
+        # b2a_qp lets a line reach 77 characters when it ends in encoded whitespace, and
+        # fills the last line to 76, where the soft break that may follow needs one more.
+        last = len(encoded) - encoded.rfind(b"\n") - 1
+        if last >= _QP_LINE or b"=20\n" in encoded or b"=09\n" in encoded:
+            lines = encoded.split(b"\n")
+            encoded = b"\n".join(
+                _rewrap(line) if len(line) > _QP_LINE - (k == len(lines) - 1) else line
+                for k, line in enumerate(lines)
+            )
+        encoded = encoded.replace(b"\n", CRLF)
+        if self._size + len(piece) > self.limit:
+            self._pieces.clear()
+            self._size = 0
+        self._pieces[piece] = encoded
+        self._size += len(piece)
+        return encoded
+
+
+def _rewrap(line: bytes) -> bytes:
+    """One encoded line as lines of at most 75 characters and a soft break each."""
+    units = _QP_UNIT.findall(line)
+    lines, current = [], b""
+    for unit in units:
+        if len(current) + len(unit) > _QP_LINE - 1:
+            lines.append(current)
+            current = b""
+        current += unit
+    lines.append(current)
+    return b"=\n".join(lines)
+
+
+_QP_UNIT = re.compile(rb"=[0-9A-F]{2}|=$|.", re.S)
+_CUT = "<table"
+_QP_LINE = 76  # RFC 2045: encoded lines of at most 76 characters, the soft break's "=" included
+_QP = QuotedPrintable()
 
 
 def boundary_for(seed: str) -> str:

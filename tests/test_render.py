@@ -249,6 +249,43 @@ def build(renderer: Renderer, digest: Digest) -> EmailMessage:
     return parse(raw)
 
 
+def test_quoted_printable_decodes_to_the_text_within_76_characters_a_line() -> None:
+    """The remembering encoder: exact round trip, RFC 2045 line lengths, and the same
+    bytes whether a piece was remembered or not (a tiny limit forgets all the time)."""
+    import binascii
+    import random
+
+    from digest.mime import QuotedPrintable
+
+    words = ["a", " ", "\t", "=", "<div", "é", "한", "\n", "\n\n", ".", "x" * 70, "y" * 75]
+    words += ["\r\n", "\r", "  ", " \n", "=\n", "\u2028", "<div class=x>", "…" * 30]
+    rng = random.Random(7)
+    remembering, forgetful = QuotedPrintable(), QuotedPrintable(limit=40)
+    for _ in range(3000):
+        text = "".join(rng.choice(words) for _ in range(rng.randint(0, 40)))
+        encoded = remembering.encode(text)
+        assert encoded == remembering.encode(text) == forgetful.encode(text)
+        lines = encoded.split(b"\r\n")
+        assert all(len(line) <= 76 and line.isascii() for line in lines), text
+        assert not any(line.endswith((b" ", b"\t")) for line in lines)
+        decoded = binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")).decode("utf-8")
+        assert decoded == text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def test_header_text_fast_path_agrees_with_the_careful_one() -> None:
+    import unicodedata
+
+    from digest.mime import header_text
+
+    def careful(value: str) -> str:
+        kept = (" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in value)
+        return " ".join("".join(kept).split())
+
+    for code in [*range(0x3000), 0x3000, 0xFEFF, 0x1F600, 0xE000, 0x10FFFF]:
+        value = f"Launch{chr(code)}Bcc: x {chr(code)}"
+        assert header_text(value) == careful(value), hex(code)
+
+
 def test_message_is_text_then_html_with_no_defects(renderer: Renderer) -> None:
     rendered = render(renderer, make_digest())
     message = build(renderer, make_digest())
