@@ -134,7 +134,11 @@ def _autoescape(name: str | None) -> bool:
 
 def message_id(key: str, sender: str) -> str:
     """A Message-ID stable for one message key, so a resend can be spotted as the same."""
-    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{mime.domain_of(sender)}>"
+    return _message_id(key, mime.domain_of(sender))
+
+
+def _message_id(key: str, domain: str) -> str:
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
 
 
 class Renderer:
@@ -161,12 +165,16 @@ class Renderer:
         self.fallback: set[str] = set()  # kinds that did not, now compiled per subscriber
         self._summaries: dict[tuple[int, str], str] = {}
         self._items: dict[tuple[int, str, str], tuple[str, str, str]] = {}
+        self._list_id = list_id(settings)
+        self._sender_domain = mime.domain_of(settings.delivery.sender)
 
     def render_digest(
         self, digest: Digest, *, links: Links, key: str, now: datetime
     ) -> RenderedEmail:
         """Subject, HTML, text and list headers of one digest or alert for one subscriber."""
         context = self.context(digest, links)
+        # The HTML and the text part show the same entries: work each view out once.
+        context["view"] = _once_per_entry(context["view"])
         try:
             html = self._html(digest.kind, context)
             text = self.env.get_template(f"{digest.kind}.txt.j2").render(context)
@@ -179,7 +187,7 @@ class Renderer:
         except ValueError as exc:  # mjml-python, on the compile-per-subscriber path
             raise RenderError(f"The {digest.kind} MJML does not compile: {exc}") from None
         headers = {
-            "List-Id": list_id(self.settings),
+            "List-Id": self._list_id,
             "List-Unsubscribe": _list_unsubscribe(links, self.settings),
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
@@ -190,7 +198,7 @@ class Renderer:
             text=text,
             html=html,
             headers=headers,
-            message_id=message_id(key, self.settings.delivery.sender),
+            message_id=_message_id(key, self._sender_domain),
         )
 
     def _html(self, kind: str, context: dict[str, Any]) -> str:
@@ -292,6 +300,19 @@ class Renderer:
         return found
 
 
+def _once_per_entry(view: Callable[[DigestEntry], EntryView]) -> Callable[[DigestEntry], EntryView]:
+    """`view`, remembered for the entries of one digest (held, so their ids stay unique)."""
+    seen: dict[int, tuple[DigestEntry, EntryView]] = {}
+
+    def once(entry: DigestEntry) -> EntryView:
+        found = seen.get(id(entry))
+        if found is None or found[0] is not entry:
+            found = seen[id(entry)] = (entry, view(entry))
+        return found[1]
+
+    return once
+
+
 @dataclass(frozen=True, slots=True)
 class EntryView:
     """One entry as templates show it: `{% set v = view(entry) %}` then `v.title` etc."""
@@ -320,12 +341,12 @@ def build_message(
 ) -> bytes:
     """The wire form: multipart/alternative, text first, then HTML, CRLF line ends."""
     try:
+        sender_lines = _sender_lines(sender, reply_to)
         headers = [
-            mime.encode_address("From", sender),
+            sender_lines[0],
             mime.encode_address("To", recipient),
+            *sender_lines[1:],
         ]
-        if reply_to:
-            headers.append(mime.encode_address("Reply-To", reply_to))
         headers += [
             mime.encode_unstructured("Subject", rendered.subject),
             mime.date_header(date),
@@ -341,6 +362,15 @@ def build_message(
         boundary=mime.boundary_for(rendered.message_id),
     )
     return dkim.sign(raw) if dkim is not None else raw
+
+
+@functools.lru_cache(maxsize=64)
+def _sender_lines(sender: str, reply_to: str | None) -> tuple[bytes, ...]:
+    """From (and Reply-To) as written: the same for every message of a deployment."""
+    lines = [mime.encode_address("From", sender)]
+    if reply_to:
+        lines.append(mime.encode_address("Reply-To", reply_to))
+    return tuple(lines)
 
 
 def digest_subject(digest: Digest) -> str:
