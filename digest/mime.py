@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 import unicodedata
@@ -22,6 +23,8 @@ CRLF = b"\r\n"
 _LINE = 78  # RFC 5322's recommended line length; 998 is the hard limit
 _ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
 _ADDRESS = re.compile(r"^[^\s<>,;:\"()\[\]\\@]+@[^\s<>,;:\"()\[\]\\@]+$")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z")
 # A header value may not even look like an RFC 2047 encoded word unless it is one.
 _ENCODED_WORD = re.compile(r"=\?.*\?=")
 
@@ -52,7 +55,10 @@ def encode_address(name: str, value: str) -> bytes:
 
 
 def format_address(value: str) -> bytes:
-    display, address = parseaddr(header_text(value))
+    value = header_text(value)
+    if _PLAIN_ADDRESS.match(value):  # a bare ASCII dot-atom address: parseaddr keeps it as is
+        return value.encode("ascii")
+    display, address = parseaddr(value)
     if not _ADDRESS.match(address):
         raise HeaderError(f'"{value}" is not a single email address')
     local, _, domain = address.rpartition("@")
@@ -98,13 +104,13 @@ class QuotedPrintable:
     """A quoted-printable encoder that remembers the pieces it has encoded.
 
     Most of a digest is the same for every reader with the same themes: only the
-    greeting, the period and the links differ. The text is cut at blank lines (the items
-    of the text part) and at `<table` (MJML's HTML puts a digest on a few lines, each
-    section a table). Each piece is encoded once by `binascii.b2a_qp` and remembered;
-    pieces cut apart within a line are joined by a soft line break (`=` CRLF), which a
-    decoder removes. So the part decodes to exactly the text, every encoded line stays
-    within 76 characters, and the cost per reader is that of the pieces that are new
-    (the links, the greeting). The memory is bounded (`limit` characters).
+    greeting, the period and the links differ. HTML is cut before each `<table` (MJML
+    makes each section a table) and the pieces are joined by soft line breaks (`=`
+    CRLF), which a decoder removes; other text is cut at blank lines (the items of the
+    text part). Each piece is encoded once by `binascii.b2a_qp` and remembered. So the
+    part decodes to exactly the text, every encoded line stays within 76 characters,
+    and the cost per reader is that of the pieces that are new (the links, the
+    greeting). The memory is bounded (`limit` characters).
     """
 
     def __init__(self, limit: int = 16_000_000) -> None:
@@ -116,18 +122,14 @@ class QuotedPrintable:
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         get, remember = self._pieces.get, self._remember
-        blocks = []
-        for block in text.split("\n\n"):
-            if _CUT in block:
-                first, *rest = block.split(_CUT)
-                pieces = [get(first) or remember(first)]
-                for piece in rest:
-                    piece = _CUT + piece
-                    pieces.append(get(piece) or remember(piece))
-                blocks.append(b"=\r\n".join(pieces))
-            else:
-                blocks.append(get(block) or remember(block))
-        return b"\r\n\r\n".join(blocks)
+        if _CUT in text:  # HTML: pieces joined by soft line breaks
+            first, *rest = text.split(_CUT)
+            pieces = [get(first) or remember(first)]
+            for piece in rest:
+                piece = _CUT + piece
+                pieces.append(get(piece) or remember(piece))
+            return b"=\r\n".join(pieces)
+        return b"\r\n\r\n".join([get(b) or remember(b) for b in text.split("\n\n")])
 
     def _remember(self, piece: str) -> bytes:
         if not piece:
@@ -204,6 +206,7 @@ def multipart_alternative(
     )
 
 
+@functools.lru_cache(maxsize=16)
 def date_header(date: datetime) -> bytes:
     if date.tzinfo is None:
         raise HeaderError("Date: a naive datetime has no zone")
