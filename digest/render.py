@@ -18,7 +18,7 @@ import functools
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +26,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2 import nodes
+from jinja2.ext import Extension
+from jinja2.parser import Parser
 from mjml import mjml2html
 
 from digest import mime
@@ -70,6 +73,41 @@ def compile_mjml(source: str, name: str = "<string>") -> str:
     return html
 
 
+class FragmentCache(Extension):
+    """`{% cache key %}...{% endcache %}`: the block's output, remembered by its key.
+
+    For what many readers share: the text part's items are the same for every reader
+    with the same themes, window and time zone. The block must depend on nothing but
+    its key (the packaged text templates key their items by `items_key()`, the views of
+    every entry); it is remembered per template and line, in a bounded memory.
+    """
+
+    tags = {"cache"}
+    limit = 2048  # fragments; a digest's items are about 12 KB of text
+
+    def __init__(self, environment: jinja2.Environment) -> None:
+        super().__init__(environment)
+        self.fragments: dict[tuple[str | None, int, Hashable], str] = {}
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        key = parser.parse_expression()
+        body = parser.parse_statements(("name:endcache",), drop_needle=True)
+        where = [nodes.Const(parser.name), nodes.Const(lineno), key]
+        call = self.call_method("_fragment", where)
+        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+
+    def _fragment(
+        self, name: str | None, lineno: int, key: Hashable, caller: Callable[[], str]
+    ) -> str:
+        found = self.fragments.get((name, lineno, key))
+        if found is None:
+            if len(self.fragments) >= self.limit:
+                self.fragments.clear()
+            found = self.fragments[(name, lineno, key)] = caller()
+        return found
+
+
 class MjmlLoader(jinja2.BaseLoader):
     """Wraps a loader; serves every `*.mjml.j2` compiled to HTML (Jinja caches the result)."""
 
@@ -108,6 +146,7 @@ def template_environment(settings: Settings, *, compiled: bool = True) -> jinja2
         autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        extensions=[FragmentCache],
     )
     env.filters["wordwrap"] = _cached_wordwrap(env.filters["wordwrap"])
     return env
@@ -254,6 +293,7 @@ class Renderer:
             "lang": "en",
             "dir": "ltr",
             "view": self._viewer(zone),
+            "items_key": items_key,
             "local_date": _local_date(zone),
             "summary": self.summary,
             "why": why,
@@ -283,7 +323,7 @@ class Renderer:
                 entry.source_title,
                 shown[1],
                 shown[2],
-                why(entry.evidence),
+                tuple(why(entry.evidence)),
                 ", ".join(entry.also_reported_by),
             )
 
@@ -298,6 +338,16 @@ class Renderer:
                 self._summaries.clear()
             found = self._summaries[key] = _summary(item)
         return found
+
+
+@jinja2.pass_context
+def items_key(context: jinja2.runtime.Context) -> tuple[tuple[str, tuple[EntryView, ...]], ...]:
+    """All that a digest's items show: each section's label and its entries' views.
+
+    Readers with the same themes, window and time zone get the same key, so a template
+    can share the rendering of the items with `{% cache items_key() %}`."""
+    view = context["view"]
+    return tuple((s.label, tuple(map(view, s.entries))) for s in context["digest"].sections)
 
 
 def _once_per_entry(view: Callable[[DigestEntry], EntryView]) -> Callable[[DigestEntry], EntryView]:
@@ -322,7 +372,7 @@ class EntryView:
     source: str
     date: str  # in the reader's time zone
     summary: str
-    why: list[str]  # the matched phrases: "why this is here"
+    why: tuple[str, ...]  # the matched phrases: "why this is here"
     also: str  # "also reported by", joined
 
 

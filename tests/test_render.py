@@ -216,6 +216,33 @@ def test_subject_says_what_is_inside(renderer: Renderer) -> None:
     )
 
 
+def test_the_text_items_rendered_once_are_the_same_as_rendered_for_each_reader(
+    settings: Settings,
+) -> None:
+    """`{% cache items_key() %}` in the text template shares the items between readers;
+    each reader's text must still be what a renderer with nothing remembered gives."""
+    from digest.links import LinkSigner
+
+    signer = LinkSigner("test-key", "https://digest.example.org")
+    digests = [
+        make_digest(subscriber(id=n, email=f"r{n}@example.org", name=name, timezone=zone))
+        for n, (name, zone) in enumerate(
+            [("Ann", "Asia/Seoul"), ("", "Asia/Seoul"), ("Bo", "America/New_York")] * 2
+        )
+    ]
+    digests += [make_digest(items_per_theme=(3, 2)), make_digest(hostile=True)]
+    digests.append(replace(digests[0], sections=digests[0].sections[:1]))
+    shared = Renderer(settings)
+    texts = []
+    for d in digests:
+        links = signer.links(d.subscriber.id, d.subscriber.email)
+        text = shared.render_digest(d, links=links, key=KEY, now=NOW).text
+        alone = Renderer(settings).render_digest(d, links=links, key=KEY, now=NOW).text
+        assert text == alone
+        texts.append(text)
+    assert len(set(texts)) == len(texts)
+
+
 # -- golden files ------------------------------------------------------------------------------
 
 
@@ -270,6 +297,20 @@ def test_quoted_printable_decodes_to_the_text_within_76_characters_a_line() -> N
         assert not any(line.endswith((b" ", b"\t")) for line in lines)
         decoded = binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")).decode("utf-8")
         assert decoded == text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def test_a_bare_address_is_written_as_parseaddr_reads_it() -> None:
+    from email.utils import parseaddr
+
+    from digest.mime import _PLAIN_ADDRESS, format_address
+
+    plain = ["a@b.org", "first.last+tag@sub.example.co.uk", "o'brien@x.ie", "x{y}@z.org"]
+    other = ["a..b@x.org", "a.@x.org", ".a@x.org", "a@b.", "a@b..org", "Ann <a@b.org>"]
+    for address in plain:
+        assert _PLAIN_ADDRESS.match(address) and parseaddr(address) == ("", address)
+        assert format_address(address) == address.encode()
+    assert not any(_PLAIN_ADDRESS.match(address) for address in other)
+    assert format_address("Ann <a@b.org>") == b"Ann <a@b.org>"
 
 
 def test_header_text_fast_path_agrees_with_the_careful_one() -> None:
