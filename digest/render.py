@@ -423,6 +423,13 @@ def _sender_lines(sender: str, reply_to: str | None) -> tuple[bytes, ...]:
     return tuple(lines)
 
 
+@functools.lru_cache(maxsize=4096)
+def _clean_title(text: str) -> str:
+    """clean_title, remembered: readers with the same themes get the same subject and
+    preheader, and cleaning (a str.translate over a dict) costs more than the lookup."""
+    return clean_title(text)
+
+
 def digest_subject(digest: Digest) -> str:
     """Says what is inside: e.g. "Korea Watch: 5 new (Missile tests 3, Alliance 2)"."""
     if digest.is_empty:
@@ -430,9 +437,9 @@ def digest_subject(digest: Digest) -> str:
     entries = digest.entries
     if digest.kind == "alert":
         more = f" (+{len(entries) - 1} more)" if len(entries) > 1 else ""
-        return clean_title(f"{digest.title} alert: {entries[0].item.title}") + more
+        return _clean_title(f"{digest.title} alert: {entries[0].item.title}") + more
     counts = ", ".join(f"{s.label} {len(s.entries)}" for s in digest.sections)
-    return clean_title(f"{digest.title}: {len(entries)} new ({counts})")
+    return _clean_title(f"{digest.title}: {len(entries)} new ({counts})")
 
 
 PREHEADER_CHARS = 150  # inboxes show about this much after the subject
@@ -443,7 +450,7 @@ def preheader(digest: Digest) -> str:
     titles = [e.item.title for e in digest.entries[:3]]
     if not titles:
         return "Nothing new since your last digest."
-    line = clean_title(" · ".join(titles))
+    line = _clean_title(" · ".join(titles))
     if len(line) <= PREHEADER_CHARS:
         return line
     return line[: PREHEADER_CHARS - 1].rsplit(" ", 1)[0].rstrip(" ·") + "…"
