@@ -104,8 +104,8 @@ class QuotedPrintable:
     """A quoted-printable encoder that remembers the pieces it has encoded.
 
     Most of a digest is the same for every reader with the same themes: only the
-    greeting, the period and the links differ. HTML is cut before each `<table` (MJML
-    makes each section a table) and the pieces are joined by soft line breaks (`=`
+    greeting, the period and the links differ. HTML is cut before each section (see
+    _CUTS: MJML makes each section a table) and the pieces are joined by soft line breaks (`=`
     CRLF), which a decoder removes; other text is cut at blank lines (the items of the
     text part). Each piece is encoded once by `binascii.b2a_qp` and remembered. So the
     part decodes to exactly the text, every encoded line stays within 76 characters,
@@ -116,25 +116,27 @@ class QuotedPrintable:
     def __init__(self, limit: int = 16_000_000) -> None:
         self.limit = limit
         self._pieces: dict[str, bytes] = {}
+        self._after_cut: dict[tuple[str, str], bytes] = {}  # (cut, piece): cut + piece
         self._size = 0
 
     def encode(self, text: str) -> bytes:
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         get, remember = self._pieces.get, self._remember
-        if _CUT in text:  # HTML: pieces joined by soft line breaks
-            first, *rest = text.split(_CUT)
-            pieces = [get(first) or remember(first)]
-            for piece in rest:
-                piece = _CUT + piece
-                pieces.append(get(piece) or remember(piece))
-            return b"=\r\n".join(pieces)
+        for cut in _CUTS:
+            if cut in text:  # HTML: pieces joined by soft line breaks
+                first, *rest = text.split(cut)
+                after = self._after_cut.get
+                pieces = [get(first) or remember(first)]
+                pieces += [after((cut, piece)) or remember(piece, cut) for piece in rest]
+                return b"=\r\n".join(pieces)
         return b"\r\n\r\n".join([get(b) or remember(b) for b in text.split("\n\n")])
 
-    def _remember(self, piece: str) -> bytes:
-        if not piece:
+    def _remember(self, piece: str, cut: str = "") -> bytes:
+        """Encode `cut + piece` and remember it under `piece`."""
+        if not piece and not cut:
             return b""
-        encoded = binascii.b2a_qp(piece.encode("utf-8"), quotetabs=False, istext=True)
+        encoded = binascii.b2a_qp((cut + piece).encode("utf-8"), quotetabs=False, istext=True)
         # b2a_qp lets a line reach 77 characters when it ends in encoded whitespace, and
         # fills the last line to 76, where the soft break that may follow needs one more.
         last = len(encoded) - encoded.rfind(b"\n") - 1
@@ -147,8 +149,12 @@ class QuotedPrintable:
         encoded = encoded.replace(b"\n", CRLF)
         if self._size + len(piece) > self.limit:
             self._pieces.clear()
+            self._after_cut.clear()
             self._size = 0
-        self._pieces[piece] = encoded
+        if cut:
+            self._after_cut[(cut, piece)] = encoded
+        else:
+            self._pieces[piece] = encoded
         self._size += len(piece)
         return encoded
 
@@ -167,7 +173,9 @@ def _rewrap(line: bytes) -> bytes:
 
 
 _QP_UNIT = re.compile(rb"=[0-9A-F]{2}|=$|.", re.S)
-_CUT = "<table"
+# Where HTML is cut: before each section MJML wraps for Outlook (a long needle, which
+# str.split finds faster), else before each table.
+_CUTS = ("<!--[if mso | IE]><table", "<table")
 _QP_LINE = 76  # RFC 2045: encoded lines of at most 76 characters, the soft break's "=" included
 _QP = QuotedPrintable()
 

@@ -285,7 +285,8 @@ def test_quoted_printable_decodes_to_the_text_within_76_characters_a_line() -> N
     from digest.mime import QuotedPrintable
 
     words = ["a", " ", "\t", "=", "<div", "é", "한", "\n", "\n\n", ".", "x" * 70, "y" * 75]
-    words += ["\r\n", "\r", "  ", " \n", "=\n", "\u2028", "<div class=x>", "…" * 30]
+    words += ["\r\n", "\r", "  ", " \n", "=\n", "\u2028", "<table>", "…" * 30]
+    words += ["<!--[if mso | IE]><table", " <table", "<table\n"]
     rng = random.Random(7)
     remembering, forgetful = QuotedPrintable(), QuotedPrintable(limit=40)
     for _ in range(3000):
