@@ -19,10 +19,9 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -363,9 +362,11 @@ def _once_per_entry(view: Callable[[DigestEntry], EntryView]) -> Callable[[Diges
     return once
 
 
-@dataclass(frozen=True, slots=True)
-class EntryView:
-    """One entry as templates show it: `{% set v = view(entry) %}` then `v.title` etc."""
+class EntryView(NamedTuple):
+    """One entry as templates show it: `{% set v = view(entry) %}` then `v.title` etc.
+
+    A named tuple, so that comparing and hashing views (the key of the text part's
+    shared items) is done in C, and fields that are the same object compare at once."""
 
     title: str
     url: str  # http(s) or mailto, else "" (then show no link)
