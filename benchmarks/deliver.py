@@ -32,6 +32,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -212,7 +213,9 @@ def main() -> None:
         signer = LinkSigner("benchmark-key", "https://digest.example.org")
         links = [signer.links(d.subscriber.id, d.subscriber.email) for d in digests]
 
-        def render_and_build(i: int, links: list[Links] = links) -> tuple[Any, bytes]:
+        def render_and_build(
+            i: int, links: list[Links] = links, digests: list[Digest] = digests
+        ) -> tuple[Any, bytes]:
             d = digests[i]
             key = f"digest:{d.subscriber.id}:2026-11-22T12:00Z"
             rendered = renderer.render_digest(d, links=links[i], key=key, now=NOW)
@@ -289,8 +292,9 @@ def main() -> None:
         print(f"outbox after sending: {counts}")
 
         # 3. Per-digest timings, alternating, medians over rounds. Each round gives every
-        # reader new links, as a new run would: what differs per reader (links, here) is
-        # never remembered from an earlier round, only what readers share.
+        # reader new links and a new name, as a new run would give new readers: what
+        # differs per reader is never remembered from an earlier round, only what
+        # readers share.
         sample = list(range(0, len(digests), max(1, len(digests) // 500)))[:500]
         template = renderer.env.get_template("digest.mjml.j2")
         contexts = [renderer.context(digests[i], links[i]) for i in sample]
@@ -301,8 +305,15 @@ def main() -> None:
         for r in range(args.rounds):
             fresh = LinkSigner(f"benchmark-key-{r}", "https://digest.example.org")
             round_links = [fresh.links(d.subscriber.id, d.subscriber.email) for d in digests]
+            renamed = [
+                replace(d, subscriber=replace(d.subscriber, name=f"{d.subscriber.name} {r}"))
+                for d in digests
+            ]
             timings["ours"].append(
-                per_call(lambda i, rl=round_links: render_and_build(sample[i], rl), len(sample))
+                per_call(
+                    lambda i, rl=round_links, rd=renamed: render_and_build(sample[i], rl, rd),
+                    len(sample),
+                )
             )
             again = LinkSigner(f"benchmark-key-{r}-again", "https://digest.example.org")
             rendered_sample = [
