@@ -203,6 +203,7 @@ class Renderer:
         self.fallback: set[str] = set()  # kinds that did not, now compiled per subscriber
         self._summaries: dict[tuple[int, str], str] = {}
         self._items: dict[tuple[int, str, str], tuple[str, str, str]] = {}
+        self._periods: dict[tuple[datetime, datetime, str], str] = {}
         self._list_id = list_id(settings)
         self._sender_domain = mime.domain_of(settings.delivery.sender)
 
@@ -282,7 +283,7 @@ class Renderer:
             "kind": digest.kind,
             "subject": digest_subject(digest),
             "preheader": preheader(digest),
-            "period": period(digest, zone),
+            "period": self._period(digest, zone),
             "greeting": f"for {digest.subscriber.name}" if digest.subscriber.name else "",
             "item_count": len(digest.entries),
             "theme_labels": [themes[t].label for t in digest.subscriber.themes if t in themes],
@@ -298,6 +299,16 @@ class Renderer:
             "why": why,
             "link": link,
         }
+
+    def _period(self, digest: Digest, zone: ZoneInfo) -> str:
+        """`period()`, worked out once per window and zone for all readers."""
+        key = (digest.window_start, digest.window_end, str(zone))
+        found = self._periods.get(key)
+        if found is None:
+            if len(self._periods) > 1000:
+                self._periods.clear()
+            found = self._periods[key] = period(digest, zone)
+        return found
 
     def _viewer(self, zone: ZoneInfo) -> Callable[[DigestEntry], EntryView]:
         """`view(entry)` for templates: what an entry shows, worked out once per item and
