@@ -95,9 +95,9 @@ def domain_of(address: str) -> str:
     return domain if domain.isascii() else domain.encode("idna").decode("ascii")
 
 
-def quoted_printable(text: str) -> bytes:
+def quoted_printable(text: str, *, html: bool = False) -> bytes:
     """UTF-8 quoted-printable with CRLF line ends, as it goes on the wire."""
-    return _QP.encode(text)
+    return _QP.encode(text, html=html)
 
 
 class QuotedPrintable:
@@ -119,12 +119,13 @@ class QuotedPrintable:
         self._after_cut: dict[tuple[str, str], bytes] = {}  # (cut, piece): cut + piece
         self._size = 0
 
-    def encode(self, text: str) -> bytes:
+    def encode(self, text: str, *, html: bool = False) -> bytes:
+        """`text` encoded; `html=True` cuts it at sections rather than at blank lines."""
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         get, remember = self._pieces.get, self._remember
-        for cut in _CUTS:
-            if cut in text:  # HTML: pieces joined by soft line breaks
+        for cut in _CUTS if html else ():
+            if cut in text:  # pieces joined by soft line breaks
                 first, *rest = text.split(cut)
                 after = self._after_cut.get
                 pieces = [get(first) or remember(first)]
@@ -205,7 +206,7 @@ def multipart_alternative(
             marker,
             CRLF,
             part_head % b"html",
-            quoted_printable(html),
+            quoted_printable(html, html=True),
             CRLF,
             marker,
             b"--",

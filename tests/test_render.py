@@ -291,8 +291,9 @@ def test_quoted_printable_decodes_to_the_text_within_76_characters_a_line() -> N
     remembering, forgetful = QuotedPrintable(), QuotedPrintable(limit=40)
     for _ in range(3000):
         text = "".join(rng.choice(words) for _ in range(rng.randint(0, 40)))
-        encoded = remembering.encode(text)
-        assert encoded == remembering.encode(text) == forgetful.encode(text)
+        html = rng.random() < 0.5
+        encoded = remembering.encode(text, html=html)
+        assert encoded == remembering.encode(text, html=html) == forgetful.encode(text, html=html)
         lines = encoded.split(b"\r\n")
         assert all(len(line) <= 76 and line.isascii() for line in lines), text
         assert not any(line.endswith((b" ", b"\t")) for line in lines)
