@@ -182,7 +182,7 @@ def flush_outbox(
         due = store.due_messages(now, limit=batch, ids=ids)
         if not due:
             return result
-        with mailer:
+        with mailer, store.sending():
             while due:
                 for message in due:
                     if check is not None:

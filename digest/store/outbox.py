@@ -9,13 +9,17 @@ by a crash, and is sent again with the same bytes and Message-ID.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, bindparam, case, func, or_, select, update
+from sqlalchemy.exc import OperationalError
 
+from digest.errors import StoreError
 from digest.store.base import StoreBase
 from digest.store.schema import (
     deliveries,
@@ -110,6 +114,37 @@ class OutboxMessage:
 
 
 class OutboxMixin(StoreBase):
+    _held: tuple[int, Connection] | None = None
+
+    @contextmanager
+    def sending(self) -> Iterator[None]:
+        """Hold one connection for this thread's per-message outbox writes (a sender's
+        batch): each is still its own committed transaction, without a pool checkout."""
+        if self._held is not None:
+            yield
+            return
+        with self.engine.connect() as conn:
+            self._held = (threading.get_ident(), conn)
+            try:
+                yield
+            finally:
+                self._held = None
+
+    @contextmanager
+    def _sender_write(self) -> Iterator[Connection]:
+        """`write()`, on the held connection when this thread holds one."""
+        held = self._held
+        if held is None or held[0] != threading.get_ident():
+            with self.write() as conn:
+                yield conn
+            return
+        with self._write_lock:
+            try:
+                with held[1].begin():
+                    yield held[1]
+            except OperationalError as exc:
+                raise StoreError(f"The database refused a write: {exc.orig}") from None
+
     def queue_message(
         self,
         *,
@@ -194,7 +229,7 @@ class OutboxMixin(StoreBase):
         An attempt already marked as started was cut short (the sender died): it is counted
         in `interrupted`, because the server may have accepted that one.
         """
-        with self.write() as conn:
+        with self._sender_write() as conn:
             return bool(_start(conn, delivery_id, now))
 
     def list_messages(
@@ -223,7 +258,7 @@ class OutboxMixin(StoreBase):
         transaction (one commit per message instead of two); returns whether it could.
         `known` is the message as loaded, which spares reading its kind and window again.
         """
-        with self.write() as conn:
+        with self._sender_write() as conn:
             row = (
                 known
                 or conn.execute(
@@ -246,7 +281,7 @@ class OutboxMixin(StoreBase):
         self, delivery_id: int, error: str, now: datetime, *, retry_at: datetime | None
     ) -> None:
         """Record a failed attempt: retried at `retry_at`, or failed for good if None."""
-        with self.write() as conn:
+        with self._sender_write() as conn:
             conn.execute(
                 _MARK_FAILED if retry_at is None else _MARK_RETRY,
                 {"delivery_id": delivery_id, "error": error, "retry_at": retry_at},
