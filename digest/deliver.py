@@ -20,7 +20,6 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,8 +69,9 @@ class Mailer(Protocol):
     def send(self, message: OutboxMessage, ready: Callable[[], None] | None = None) -> str:
         """Deliver one message and return the backend's reply; raise DeliveryError if not.
 
-        `ready()` is called right before the message itself goes (after the SMTP envelope);
-        if it raises, the message must not be sent and the exception passes through.
+        `ready()` is called once before the message itself goes (the SMTP backend calls it
+        while the server answers MAIL); if it raises, the message must not be sent and the
+        exception passes through.
         """
         ...
 
@@ -159,11 +159,12 @@ def flush_outbox(
     """Send every due queued message (or only `ids`) over one backend session, recording each.
 
     Before a message's data goes, one transaction has recorded the previous message's
-    outcome and marked this attempt as started; it runs in a writer thread while the
-    SMTP envelope (MAIL, RCPT) is exchanged, so the database costs the sender little. A
-    crash therefore leaves at most one message whose fate is unknown, marked as such, to
-    be sent again with the same bytes and Message-ID. `check()` runs before each attempt
-    starts; whatever it raises (a scheduler told to stop) ends the batch cleanly.
+    outcome and marked this attempt as started; the SMTP backend runs it while the server
+    answers MAIL, so the database costs the sender little (and no second thread competes
+    with it for the GIL). A crash therefore leaves at most one message whose fate is
+    unknown, marked as such, to be sent again with the same bytes and Message-ID.
+    `check()` runs before each attempt starts; whatever it raises (a scheduler told to
+    stop) ends the batch cleanly.
     """
     result = FlushResult()
     retry = mailer.retry
@@ -181,7 +182,7 @@ def flush_outbox(
         due = store.due_messages(now, limit=batch, ids=ids)
         if not due:
             return result
-        with mailer, ThreadPoolExecutor(1, thread_name_prefix="outbox-writer") as writer:
+        with mailer, store.sending():
             while due:
                 for message in due:
                     if check is not None:
@@ -191,19 +192,14 @@ def flush_outbox(
                             result.stopped = "another sender took over the outbox"
                             return result
                         renewed = time.monotonic()
-                    write = writer.submit(_record_and_start, store, previous, message, retry, now)
+                    start = _Start(store, previous, message, retry, now)
                     previous = None
-
-                    def ready(write: Future[bool] = write) -> None:
-                        if not write.result():
-                            raise _NotQueued
-
                     try:
-                        reply = mailer.send(message, ready)
+                        reply = mailer.send(message, start)
                     except _NotQueued:
                         continue
                     except DeliveryError as exc:
-                        write.result()
+                        start.settle()
                         if exc.connection:
                             _record_failure(store, message, exc, retry, now, result)
                             result.stopped = str(exc)
@@ -211,7 +207,8 @@ def flush_outbox(
                         previous = (message, exc)
                         _count(result, message, exc, retry)
                         continue
-                    write.result()
+                    finally:
+                        start.settle()
                     previous = (message, reply)
                     result.sent.append(message)
                     result.replies[message.id] = reply
@@ -224,6 +221,37 @@ def flush_outbox(
             _record_and_start(store, previous, None, retry, now)
         store.release_lease(LEASE, owner)
     return result
+
+
+class _Start:
+    """The mailer's `ready()`: records the previous message's outcome and marks this
+    attempt as started, in one transaction, before the data goes. If the mailer gave up
+    before calling it, `settle()` still records the previous outcome."""
+
+    def __init__(
+        self,
+        store: Store,
+        previous: Outcome | None,
+        message: OutboxMessage,
+        retry: RetryPolicy,
+        now: datetime,
+    ) -> None:
+        self.args = (store, previous, message, retry, now)
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        store, previous, message, retry, now = self.args
+        if not _record_and_start(store, previous, message, retry, now):
+            raise _NotQueued
+
+    def settle(self) -> None:
+        if not self.done:
+            self.done = True
+            store, previous, _, retry, now = self.args
+            _record_and_start(store, previous, None, retry, now)
 
 
 def _record_and_start(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 import unicodedata
@@ -22,6 +23,8 @@ CRLF = b"\r\n"
 _LINE = 78  # RFC 5322's recommended line length; 998 is the hard limit
 _ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
 _ADDRESS = re.compile(r"^[^\s<>,;:\"()\[\]\\@]+@[^\s<>,;:\"()\[\]\\@]+$")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z")
 # A header value may not even look like an RFC 2047 encoded word unless it is one.
 _ENCODED_WORD = re.compile(r"=\?.*\?=")
 
@@ -32,6 +35,8 @@ class HeaderError(ValueError):
 
 def header_text(value: str) -> str:
     """One line of text: every control, line or paragraph separator becomes a space."""
+    if value.isprintable():  # no Cc, Zl or Zp (nor any other separator but the space)
+        return " ".join(value.split())
     cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in value)
     return " ".join(cleaned.split())
 
@@ -50,7 +55,10 @@ def encode_address(name: str, value: str) -> bytes:
 
 
 def format_address(value: str) -> bytes:
-    display, address = parseaddr(header_text(value))
+    value = header_text(value)
+    if _PLAIN_ADDRESS.match(value):  # a bare ASCII dot-atom address: parseaddr keeps it as is
+        return value.encode("ascii")
+    display, address = parseaddr(value)
     if not _ADDRESS.match(address):
         raise HeaderError(f'"{value}" is not a single email address')
     local, _, domain = address.rpartition("@")
@@ -87,10 +95,90 @@ def domain_of(address: str) -> str:
     return domain if domain.isascii() else domain.encode("idna").decode("ascii")
 
 
-def quoted_printable(text: str) -> bytes:
+def quoted_printable(text: str, *, html: bool = False) -> bytes:
     """UTF-8 quoted-printable with CRLF line ends, as it goes on the wire."""
-    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(data, quotetabs=False, istext=True).replace(b"\n", CRLF)
+    return _QP.encode(text, html=html)
+
+
+class QuotedPrintable:
+    """A quoted-printable encoder that remembers the pieces it has encoded.
+
+    Most of a digest is the same for every reader with the same themes: only the
+    greeting, the period and the links differ. HTML is cut before each section (see
+    _CUTS: MJML makes each section a table) and the pieces are joined by soft line breaks (`=`
+    CRLF), which a decoder removes; other text is cut at blank lines (the items of the
+    text part). Each piece is encoded once by `binascii.b2a_qp` and remembered. So the
+    part decodes to exactly the text, every encoded line stays within 76 characters,
+    and the cost per reader is that of the pieces that are new (the links, the
+    greeting). The memory is bounded (`limit` characters).
+    """
+
+    def __init__(self, limit: int = 16_000_000) -> None:
+        self.limit = limit
+        self._pieces: dict[str, bytes] = {}
+        self._after_cut: dict[tuple[str, str], bytes] = {}  # (cut, piece): cut + piece
+        self._size = 0
+
+    def encode(self, text: str, *, html: bool = False) -> bytes:
+        """`text` encoded; `html=True` cuts it at sections rather than at blank lines."""
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        get, remember = self._pieces.get, self._remember
+        for cut in _CUTS if html else ():
+            if cut in text:  # pieces joined by soft line breaks
+                first, *rest = text.split(cut)
+                after = self._after_cut.get
+                pieces = [get(first) or remember(first)]
+                pieces += [after((cut, piece)) or remember(piece, cut) for piece in rest]
+                return b"=\r\n".join(pieces)
+        return b"\r\n\r\n".join([get(b) or remember(b) for b in text.split("\n\n")])
+
+    def _remember(self, piece: str, cut: str = "") -> bytes:
+        """Encode `cut + piece` and remember it under `piece`."""
+        if not piece and not cut:
+            return b""
+        encoded = binascii.b2a_qp((cut + piece).encode("utf-8"), quotetabs=False, istext=True)
+        # b2a_qp lets a line reach 77 characters when it ends in encoded whitespace, and
+        # fills the last line to 76, where the soft break that may follow needs one more.
+        last = len(encoded) - encoded.rfind(b"\n") - 1
+        if last >= _QP_LINE or b"=20\n" in encoded or b"=09\n" in encoded:
+            lines = encoded.split(b"\n")
+            encoded = b"\n".join(
+                _rewrap(line) if len(line) > _QP_LINE - (k == len(lines) - 1) else line
+                for k, line in enumerate(lines)
+            )
+        encoded = encoded.replace(b"\n", CRLF)
+        if self._size + len(piece) > self.limit:
+            self._pieces.clear()
+            self._after_cut.clear()
+            self._size = 0
+        if cut:
+            self._after_cut[(cut, piece)] = encoded
+        else:
+            self._pieces[piece] = encoded
+        self._size += len(piece)
+        return encoded
+
+
+def _rewrap(line: bytes) -> bytes:
+    """One encoded line as lines of at most 75 characters and a soft break each."""
+    units = _QP_UNIT.findall(line)
+    lines, current = [], b""
+    for unit in units:
+        if len(current) + len(unit) > _QP_LINE - 1:
+            lines.append(current)
+            current = b""
+        current += unit
+    lines.append(current)
+    return b"=\n".join(lines)
+
+
+_QP_UNIT = re.compile(rb"=[0-9A-F]{2}|=$|.", re.S)
+# Where HTML is cut: before each section MJML wraps for Outlook (a long needle, which
+# str.split finds faster), else before each table.
+_CUTS = ("<!--[if mso | IE]><table", "<table")
+_QP_LINE = 76  # RFC 2045: encoded lines of at most 76 characters, the soft break's "=" included
+_QP = QuotedPrintable()
 
 
 def boundary_for(seed: str) -> str:
@@ -118,7 +206,7 @@ def multipart_alternative(
             marker,
             CRLF,
             part_head % b"html",
-            quoted_printable(html),
+            quoted_printable(html, html=True),
             CRLF,
             marker,
             b"--",
@@ -127,6 +215,7 @@ def multipart_alternative(
     )
 
 
+@functools.lru_cache(maxsize=16)
 def date_header(date: datetime) -> bytes:
     if date.tzinfo is None:
         raise HeaderError("Date: a naive datetime has no zone")

@@ -18,14 +18,16 @@ import functools
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2 import nodes
+from jinja2.ext import Extension
+from jinja2.parser import Parser
 from mjml import mjml2html
 
 from digest import mime
@@ -70,6 +72,41 @@ def compile_mjml(source: str, name: str = "<string>") -> str:
     return html
 
 
+class FragmentCache(Extension):
+    """`{% cache key %}...{% endcache %}`: the block's output, remembered by its key.
+
+    For what many readers share: the text part's items are the same for every reader
+    with the same themes, window and time zone. The block must depend on nothing but
+    its key (the packaged text templates key their items by `items_key()`, the views of
+    every entry); it is remembered per template and line, in a bounded memory.
+    """
+
+    tags = {"cache"}
+    limit = 2048  # fragments; a digest's items are about 12 KB of text
+
+    def __init__(self, environment: jinja2.Environment) -> None:
+        super().__init__(environment)
+        self.fragments: dict[tuple[str | None, int, Hashable], str] = {}
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        key = parser.parse_expression()
+        body = parser.parse_statements(("name:endcache",), drop_needle=True)
+        where = [nodes.Const(parser.name), nodes.Const(lineno), key]
+        call = self.call_method("_fragment", where)
+        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+
+    def _fragment(
+        self, name: str | None, lineno: int, key: Hashable, caller: Callable[[], str]
+    ) -> str:
+        found = self.fragments.get((name, lineno, key))
+        if found is None:
+            if len(self.fragments) >= self.limit:
+                self.fragments.clear()
+            found = self.fragments[(name, lineno, key)] = caller()
+        return found
+
+
 class MjmlLoader(jinja2.BaseLoader):
     """Wraps a loader; serves every `*.mjml.j2` compiled to HTML (Jinja caches the result)."""
 
@@ -108,6 +145,7 @@ def template_environment(settings: Settings, *, compiled: bool = True) -> jinja2
         autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        extensions=[FragmentCache],
     )
     env.filters["wordwrap"] = _cached_wordwrap(env.filters["wordwrap"])
     return env
@@ -134,7 +172,11 @@ def _autoescape(name: str | None) -> bool:
 
 def message_id(key: str, sender: str) -> str:
     """A Message-ID stable for one message key, so a resend can be spotted as the same."""
-    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{mime.domain_of(sender)}>"
+    return _message_id(key, mime.domain_of(sender))
+
+
+def _message_id(key: str, domain: str) -> str:
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
 
 
 class Renderer:
@@ -161,12 +203,17 @@ class Renderer:
         self.fallback: set[str] = set()  # kinds that did not, now compiled per subscriber
         self._summaries: dict[tuple[int, str], str] = {}
         self._items: dict[tuple[int, str, str], tuple[str, str, str]] = {}
+        self._periods: dict[tuple[datetime, datetime, str], str] = {}
+        self._list_id = list_id(settings)
+        self._sender_domain = mime.domain_of(settings.delivery.sender)
 
     def render_digest(
         self, digest: Digest, *, links: Links, key: str, now: datetime
     ) -> RenderedEmail:
         """Subject, HTML, text and list headers of one digest or alert for one subscriber."""
         context = self.context(digest, links)
+        # The HTML and the text part show the same entries: work each view out once.
+        context["view"] = _once_per_entry(context["view"])
         try:
             html = self._html(digest.kind, context)
             text = self.env.get_template(f"{digest.kind}.txt.j2").render(context)
@@ -179,7 +226,7 @@ class Renderer:
         except ValueError as exc:  # mjml-python, on the compile-per-subscriber path
             raise RenderError(f"The {digest.kind} MJML does not compile: {exc}") from None
         headers = {
-            "List-Id": list_id(self.settings),
+            "List-Id": self._list_id,
             "List-Unsubscribe": _list_unsubscribe(links, self.settings),
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
@@ -190,7 +237,7 @@ class Renderer:
             text=text,
             html=html,
             headers=headers,
-            message_id=message_id(key, self.settings.delivery.sender),
+            message_id=_message_id(key, self._sender_domain),
         )
 
     def _html(self, kind: str, context: dict[str, Any]) -> str:
@@ -236,7 +283,7 @@ class Renderer:
             "kind": digest.kind,
             "subject": digest_subject(digest),
             "preheader": preheader(digest),
-            "period": period(digest, zone),
+            "period": self._period(digest, zone),
             "greeting": f"for {digest.subscriber.name}" if digest.subscriber.name else "",
             "item_count": len(digest.entries),
             "theme_labels": [themes[t].label for t in digest.subscriber.themes if t in themes],
@@ -246,11 +293,22 @@ class Renderer:
             "lang": "en",
             "dir": "ltr",
             "view": self._viewer(zone),
+            "items_key": items_key,
             "local_date": _local_date(zone),
             "summary": self.summary,
             "why": why,
             "link": link,
         }
+
+    def _period(self, digest: Digest, zone: ZoneInfo) -> str:
+        """`period()`, worked out once per window and zone for all readers."""
+        key = (digest.window_start, digest.window_end, str(zone))
+        found = self._periods.get(key)
+        if found is None:
+            if len(self._periods) > 1000:
+                self._periods.clear()
+            found = self._periods[key] = period(digest, zone)
+        return found
 
     def _viewer(self, zone: ZoneInfo) -> Callable[[DigestEntry], EntryView]:
         """`view(entry)` for templates: what an entry shows, worked out once per item and
@@ -275,7 +333,7 @@ class Renderer:
                 entry.source_title,
                 shown[1],
                 shown[2],
-                why(entry.evidence),
+                tuple(why(entry.evidence)),
                 ", ".join(entry.also_reported_by),
             )
 
@@ -292,16 +350,41 @@ class Renderer:
         return found
 
 
-@dataclass(frozen=True, slots=True)
-class EntryView:
-    """One entry as templates show it: `{% set v = view(entry) %}` then `v.title` etc."""
+@jinja2.pass_context
+def items_key(context: jinja2.runtime.Context) -> tuple[tuple[str, tuple[EntryView, ...]], ...]:
+    """All that a digest's items show: each section's label and its entries' views.
+
+    Readers with the same themes, window and time zone get the same key, so a template
+    can share the rendering of the items with `{% cache items_key() %}`."""
+    view = context["view"]
+    return tuple((s.label, tuple(map(view, s.entries))) for s in context["digest"].sections)
+
+
+def _once_per_entry(view: Callable[[DigestEntry], EntryView]) -> Callable[[DigestEntry], EntryView]:
+    """`view`, remembered for the entries of one digest (held, so their ids stay unique)."""
+    seen: dict[int, tuple[DigestEntry, EntryView]] = {}
+
+    def once(entry: DigestEntry) -> EntryView:
+        found = seen.get(id(entry))
+        if found is None or found[0] is not entry:
+            found = seen[id(entry)] = (entry, view(entry))
+        return found[1]
+
+    return once
+
+
+class EntryView(NamedTuple):
+    """One entry as templates show it: `{% set v = view(entry) %}` then `v.title` etc.
+
+    A named tuple, so that comparing and hashing views (the key of the text part's
+    shared items) is done in C, and fields that are the same object compare at once."""
 
     title: str
     url: str  # http(s) or mailto, else "" (then show no link)
     source: str
     date: str  # in the reader's time zone
     summary: str
-    why: list[str]  # the matched phrases: "why this is here"
+    why: tuple[str, ...]  # the matched phrases: "why this is here"
     also: str  # "also reported by", joined
 
 
@@ -320,12 +403,12 @@ def build_message(
 ) -> bytes:
     """The wire form: multipart/alternative, text first, then HTML, CRLF line ends."""
     try:
+        sender_lines = _sender_lines(sender, reply_to)
         headers = [
-            mime.encode_address("From", sender),
+            sender_lines[0],
             mime.encode_address("To", recipient),
+            *sender_lines[1:],
         ]
-        if reply_to:
-            headers.append(mime.encode_address("Reply-To", reply_to))
         headers += [
             mime.encode_unstructured("Subject", rendered.subject),
             mime.date_header(date),
@@ -343,6 +426,22 @@ def build_message(
     return dkim.sign(raw) if dkim is not None else raw
 
 
+@functools.lru_cache(maxsize=64)
+def _sender_lines(sender: str, reply_to: str | None) -> tuple[bytes, ...]:
+    """From (and Reply-To) as written: the same for every message of a deployment."""
+    lines = [mime.encode_address("From", sender)]
+    if reply_to:
+        lines.append(mime.encode_address("Reply-To", reply_to))
+    return tuple(lines)
+
+
+@functools.lru_cache(maxsize=4096)
+def _clean_title(text: str) -> str:
+    """clean_title, remembered: readers with the same themes get the same subject and
+    preheader, and cleaning (a str.translate over a dict) costs more than the lookup."""
+    return clean_title(text)
+
+
 def digest_subject(digest: Digest) -> str:
     """Says what is inside: e.g. "Korea Watch: 5 new (Missile tests 3, Alliance 2)"."""
     if digest.is_empty:
@@ -350,9 +449,9 @@ def digest_subject(digest: Digest) -> str:
     entries = digest.entries
     if digest.kind == "alert":
         more = f" (+{len(entries) - 1} more)" if len(entries) > 1 else ""
-        return clean_title(f"{digest.title} alert: {entries[0].item.title}") + more
+        return _clean_title(f"{digest.title} alert: {entries[0].item.title}") + more
     counts = ", ".join(f"{s.label} {len(s.entries)}" for s in digest.sections)
-    return clean_title(f"{digest.title}: {len(entries)} new ({counts})")
+    return _clean_title(f"{digest.title}: {len(entries)} new ({counts})")
 
 
 PREHEADER_CHARS = 150  # inboxes show about this much after the subject
@@ -363,7 +462,7 @@ def preheader(digest: Digest) -> str:
     titles = [e.item.title for e in digest.entries[:3]]
     if not titles:
         return "Nothing new since your last digest."
-    line = clean_title(" · ".join(titles))
+    line = _clean_title(" · ".join(titles))
     if len(line) <= PREHEADER_CHARS:
         return line
     return line[: PREHEADER_CHARS - 1].rsplit(" ", 1)[0].rstrip(" ·") + "…"

@@ -59,8 +59,8 @@ class SmtpMailer:
     def send(self, message: OutboxMessage, ready: Callable[[], None] | None = None) -> str:
         """One SMTP transaction; returns the server's final reply, e.g. "250 2.0.0 Ok".
 
-        `ready()` runs between the envelope (MAIL, RCPT) and DATA; if it raises, the
-        transaction is reset and nothing is sent.
+        `ready()` runs while the server answers MAIL, so that its work (a database write)
+        overlaps the round trip; if it raises, the transaction is reset and nothing is sent.
         """
         self._throttle()
         conn = self._connect()
@@ -74,18 +74,12 @@ class SmtpMailer:
                 )
             options = ["SMTPUTF8", "BODY=8BITMIME"]
         try:
-            code, reply = conn.mail(self.envelope_from, options)
+            code, reply = self._mail(conn, options, ready)
             if code != 250:
                 self._refused(code, reply, message)
             code, reply = conn.rcpt(message.recipient)
             if code not in (250, 251):
                 self._refused(code, reply, message)
-            if ready is not None:
-                try:
-                    ready()
-                except BaseException:
-                    self._reset()
-                    raise
             code, reply = conn.data(message.message)
             if code != 250:
                 self._refused(code, reply, message)
@@ -100,6 +94,26 @@ class SmtpMailer:
         finally:
             self._last_send = self._clock()
         return f"{code} {_text(reply)}"
+
+    def _mail(
+        self, conn: smtplib.SMTP, options: list[str], ready: Callable[[], None] | None
+    ) -> tuple[int, bytes]:
+        """MAIL FROM, as smtplib's `mail()` sends it; `ready()` runs before the reply is read."""
+        if "SMTPUTF8" in options:
+            conn.command_encoding = "utf-8"
+        extra = " " + " ".join(options) if options and conn.does_esmtp else ""
+        conn.putcmd("mail", f"FROM:{smtplib.quoteaddr(self.envelope_from)}{extra}")
+        if ready is not None:
+            try:
+                ready()
+            except BaseException:
+                try:  # read MAIL's answer, then undo the transaction; raise what ready() did
+                    conn.getreply()
+                    self._reset()
+                except (OSError, smtplib.SMTPException):
+                    self._drop()
+                raise
+        return conn.getreply()
 
     def close(self) -> None:
         if self._conn is not None:

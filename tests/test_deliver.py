@@ -126,6 +126,50 @@ def test_each_message_is_sent_once_over_one_connection_and_the_reply_kept(
     assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
+def test_a_message_sent_meanwhile_is_not_sent_and_the_connection_goes_on(
+    outbox: Outbox, smtp_sink: SmtpSink
+) -> None:
+    """The attempt is marked while the server answers MAIL; a message that is no longer
+    queued by then is not sent (RSET), and the next one goes over the same connection."""
+    subs = outbox.queue(3)
+    second = next(m for m in outbox.store.list_messages() if m.recipient == subs[1].email)
+
+    def meanwhile() -> None:  # another sender got there first
+        if not outbox.store.list_messages(status="sent", bodies=False):
+            outbox.store.mark_sent(second.id, "250 sent elsewhere", NOW)
+
+    result = flush_outbox(outbox.store, make_mailer(outbox.settings), NOW, check=meanwhile)
+    assert [m.recipient for m in result.sent] == [subs[0].email, subs[2].email]
+    assert smtp_sink.per_recipient() == {subs[0].email: 1, subs[2].email: 1}
+    assert smtp_sink.connections == 1
+    assert outbox.statuses() == {"sent": 3}
+
+
+def test_the_last_outcome_is_kept_when_the_next_attempt_fails_before_it_starts(
+    outbox: Outbox, smtp_sink: SmtpSink
+) -> None:
+    """An attempt that fails before the mailer is ready (here, before MAIL) must still
+    record the previous message as sent, or that one would go again."""
+    subs = outbox.queue(3)
+
+    class LostBeforeMail(SmtpMailer):
+        def send(self, message, ready=None):  # type: ignore[no-untyped-def]
+            if message.recipient == subs[1].email:
+                self._drop()
+                raise DeliveryError("connection lost before MAIL", recipient=message.recipient)
+            return super().send(message, ready)
+
+    result = flush_outbox(outbox.store, LostBeforeMail(outbox.settings), NOW)
+    assert [m.recipient for m in result.sent] == [subs[0].email, subs[2].email]
+    by_recipient = {m.recipient: m for m in outbox.store.list_messages()}
+    assert by_recipient[subs[0].email].status == "sent"
+    assert by_recipient[subs[1].email].status == "queued"
+    assert by_recipient[subs[1].email].sending_at is None
+    assert all(m.sending_at is None for m in by_recipient.values())
+    outbox.flush_until_done()
+    assert smtp_sink.per_recipient() == {s.email: 1 for s in subs}
+
+
 def test_nothing_is_sent_twice_by_a_second_flush(outbox: Outbox, smtp_sink: SmtpSink) -> None:
     outbox.queue(2)
     flush_outbox(outbox.store, make_mailer(outbox.settings), NOW)

@@ -216,6 +216,33 @@ def test_subject_says_what_is_inside(renderer: Renderer) -> None:
     )
 
 
+def test_the_text_items_rendered_once_are_the_same_as_rendered_for_each_reader(
+    settings: Settings,
+) -> None:
+    """`{% cache items_key() %}` in the text template shares the items between readers;
+    each reader's text must still be what a renderer with nothing remembered gives."""
+    from digest.links import LinkSigner
+
+    signer = LinkSigner("test-key", "https://digest.example.org")
+    digests = [
+        make_digest(subscriber(id=n, email=f"r{n}@example.org", name=name, timezone=zone))
+        for n, (name, zone) in enumerate(
+            [("Ann", "Asia/Seoul"), ("", "Asia/Seoul"), ("Bo", "America/New_York")] * 2
+        )
+    ]
+    digests += [make_digest(items_per_theme=(3, 2)), make_digest(hostile=True)]
+    digests.append(replace(digests[0], sections=digests[0].sections[:1]))
+    shared = Renderer(settings)
+    texts = []
+    for d in digests:
+        links = signer.links(d.subscriber.id, d.subscriber.email)
+        text = shared.render_digest(d, links=links, key=KEY, now=NOW).text
+        alone = Renderer(settings).render_digest(d, links=links, key=KEY, now=NOW).text
+        assert text == alone
+        texts.append(text)
+    assert len(set(texts)) == len(texts)
+
+
 # -- golden files ------------------------------------------------------------------------------
 
 
@@ -247,6 +274,59 @@ def build(renderer: Renderer, digest: Digest) -> EmailMessage:
     )
     assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only, as on the wire
     return parse(raw)
+
+
+def test_quoted_printable_decodes_to_the_text_within_76_characters_a_line() -> None:
+    """The remembering encoder: exact round trip, RFC 2045 line lengths, and the same
+    bytes whether a piece was remembered or not (a tiny limit forgets all the time)."""
+    import binascii
+    import random
+
+    from digest.mime import QuotedPrintable
+
+    words = ["a", " ", "\t", "=", "<div", "é", "한", "\n", "\n\n", ".", "x" * 70, "y" * 75]
+    words += ["\r\n", "\r", "  ", " \n", "=\n", "\u2028", "<table>", "…" * 30]
+    words += ["<!--[if mso | IE]><table", " <table", "<table\n"]
+    rng = random.Random(7)
+    remembering, forgetful = QuotedPrintable(), QuotedPrintable(limit=40)
+    for _ in range(3000):
+        text = "".join(rng.choice(words) for _ in range(rng.randint(0, 40)))
+        html = rng.random() < 0.5
+        encoded = remembering.encode(text, html=html)
+        assert encoded == remembering.encode(text, html=html) == forgetful.encode(text, html=html)
+        lines = encoded.split(b"\r\n")
+        assert all(len(line) <= 76 and line.isascii() for line in lines), text
+        assert not any(line.endswith((b" ", b"\t")) for line in lines)
+        decoded = binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")).decode("utf-8")
+        assert decoded == text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def test_a_bare_address_is_written_as_parseaddr_reads_it() -> None:
+    from email.utils import parseaddr
+
+    from digest.mime import _PLAIN_ADDRESS, format_address
+
+    plain = ["a@b.org", "first.last+tag@sub.example.co.uk", "o'brien@x.ie", "x{y}@z.org"]
+    other = ["a..b@x.org", "a.@x.org", ".a@x.org", "a@b.", "a@b..org", "Ann <a@b.org>"]
+    for address in plain:
+        assert _PLAIN_ADDRESS.match(address) and parseaddr(address) == ("", address)
+        assert format_address(address) == address.encode()
+    assert not any(_PLAIN_ADDRESS.match(address) for address in other)
+    assert format_address("Ann <a@b.org>") == b"Ann <a@b.org>"
+
+
+def test_header_text_fast_path_agrees_with_the_careful_one() -> None:
+    import unicodedata
+
+    from digest.mime import header_text
+
+    def careful(value: str) -> str:
+        kept = (" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in value)
+        return " ".join("".join(kept).split())
+
+    for code in [*range(0x3000), 0x3000, 0xFEFF, 0x1F600, 0xE000, 0x10FFFF]:
+        value = f"Launch{chr(code)}Bcc: x {chr(code)}"
+        assert header_text(value) == careful(value), hex(code)
 
 
 def test_message_is_text_then_html_with_no_defects(renderer: Renderer) -> None:

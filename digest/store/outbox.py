@@ -9,13 +9,17 @@ by a crash, and is sent again with the same bytes and Message-ID.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Connection, bindparam, case, func, or_, select, update
+from sqlalchemy.exc import OperationalError
 
+from digest.errors import StoreError
 from digest.store.base import StoreBase
 from digest.store.schema import (
     deliveries,
@@ -30,6 +34,60 @@ _COLUMNS = [c for c in deliveries.c if c.name != "message"]
 _WITH_BODY = select(*_COLUMNS, delivery_messages.c.message).select_from(
     deliveries.outerjoin(delivery_messages, delivery_messages.c.delivery_id == deliveries.c.id)
 )
+
+# The statements the sender runs for every message, built once with bound parameters:
+# building an UPDATE and its cache key per call costs more CPU than SQLite's own work,
+# and the sender runs one such transaction per message while the server competes for
+# the same cores (see benchmarks/deliver.py).
+_START_ATTEMPT = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("delivery_id"), deliveries.c.status == "queued")
+    .values(
+        sending_at=bindparam("now", type_=deliveries.c.sending_at.type),
+        interrupted=deliveries.c.interrupted
+        + case((deliveries.c.sending_at.is_(None), 0), else_=1),
+    )
+)
+_MARK_SENT = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("delivery_id"))
+    .values(
+        status="sent",
+        sent_at=bindparam("now", type_=deliveries.c.sent_at.type),
+        server_reply=bindparam("reply"),
+        last_error=None,
+        attempts=deliveries.c.attempts + 1,
+        next_attempt_at=None,
+        sending_at=None,
+    )
+)
+_ADVANCE_WINDOW = (
+    update(subscribers)
+    .where(subscribers.c.id == bindparam("subscriber_id"))
+    .where(
+        or_(
+            subscribers.c.last_digest_at.is_(None),
+            subscribers.c.last_digest_at
+            < bindparam("window_end", type_=subscribers.c.last_digest_at.type),
+        )
+    )
+    .values(last_digest_at=bindparam("window_end", type_=subscribers.c.last_digest_at.type))
+)
+
+
+def _mark_failed(*, failed: bool) -> Any:
+    values: dict[str, Any] = {
+        "attempts": deliveries.c.attempts + 1,
+        "last_error": bindparam("error"),
+        "next_attempt_at": bindparam("retry_at", type_=deliveries.c.next_attempt_at.type),
+        "sending_at": None,
+    }
+    if failed:
+        values["status"] = "failed"
+    return update(deliveries).where(deliveries.c.id == bindparam("delivery_id")).values(**values)
+
+
+_MARK_RETRY, _MARK_FAILED = _mark_failed(failed=False), _mark_failed(failed=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +114,37 @@ class OutboxMessage:
 
 
 class OutboxMixin(StoreBase):
+    _held: tuple[int, Connection] | None = None
+
+    @contextmanager
+    def sending(self) -> Iterator[None]:
+        """Hold one connection for this thread's per-message outbox writes (a sender's
+        batch): each is still its own committed transaction, without a pool checkout."""
+        if self._held is not None:
+            yield
+            return
+        with self.engine.connect() as conn:
+            self._held = (threading.get_ident(), conn)
+            try:
+                yield
+            finally:
+                self._held = None
+
+    @contextmanager
+    def _sender_write(self) -> Iterator[Connection]:
+        """`write()`, on the held connection when this thread holds one."""
+        held = self._held
+        if held is None or held[0] != threading.get_ident():
+            with self.write() as conn:
+                yield conn
+            return
+        with self._write_lock:
+            try:
+                with held[1].begin():
+                    yield held[1]
+            except OperationalError as exc:
+                raise StoreError(f"The database refused a write: {exc.orig}") from None
+
     def queue_message(
         self,
         *,
@@ -140,8 +229,8 @@ class OutboxMixin(StoreBase):
         An attempt already marked as started was cut short (the sender died): it is counted
         in `interrupted`, because the server may have accepted that one.
         """
-        with self.write() as conn:
-            return bool(conn.execute(_start_attempt(delivery_id, now)).rowcount)
+        with self._sender_write() as conn:
+            return bool(_start(conn, delivery_id, now))
 
     def list_messages(
         self, *, status: str | None = None, limit: int = 100, bodies: bool = True
@@ -169,7 +258,7 @@ class OutboxMixin(StoreBase):
         transaction (one commit per message instead of two); returns whether it could.
         `known` is the message as loaded, which spares reading its kind and window again.
         """
-        with self.write() as conn:
+        with self._sender_write() as conn:
             row = (
                 known
                 or conn.execute(
@@ -178,49 +267,25 @@ class OutboxMixin(StoreBase):
                     ).where(deliveries.c.id == delivery_id)
                 ).one()
             )
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery_id)
-                .values(
-                    status="sent",
-                    sent_at=now,
-                    server_reply=reply,
-                    last_error=None,
-                    attempts=deliveries.c.attempts + 1,
-                    next_attempt_at=None,
-                    sending_at=None,
-                )
-            )
+            conn.execute(_MARK_SENT, {"delivery_id": delivery_id, "now": now, "reply": reply})
             if row.kind == "digest":
                 conn.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id == row.subscriber_id)
-                    .where(
-                        or_(
-                            subscribers.c.last_digest_at.is_(None),
-                            subscribers.c.last_digest_at < row.window_end,
-                        )
-                    )
-                    .values(last_digest_at=row.window_end)
+                    _ADVANCE_WINDOW,
+                    {"subscriber_id": row.subscriber_id, "window_end": row.window_end},
                 )
             if start_next is None:
                 return False
-            return bool(conn.execute(_start_attempt(start_next, now)).rowcount)
+            return bool(_start(conn, start_next, now))
 
     def mark_failed(
         self, delivery_id: int, error: str, now: datetime, *, retry_at: datetime | None
     ) -> None:
         """Record a failed attempt: retried at `retry_at`, or failed for good if None."""
-        values: dict[str, Any] = {
-            "attempts": deliveries.c.attempts + 1,
-            "last_error": error,
-            "next_attempt_at": retry_at,
-            "sending_at": None,
-        }
-        if retry_at is None:
-            values["status"] = "failed"
-        with self.write() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+        with self._sender_write() as conn:
+            conn.execute(
+                _MARK_FAILED if retry_at is None else _MARK_RETRY,
+                {"delivery_id": delivery_id, "error": error, "retry_at": retry_at},
+            )
 
     def requeue_failed(self, ids: Sequence[int] | None = None) -> list[int]:
         """Queue failed messages again (all, or those of `ids`), attempts from zero: their ids.
@@ -267,16 +332,8 @@ class OutboxMixin(StoreBase):
             return {status: int(n) for status, n in conn.execute(query)}
 
 
-def _start_attempt(delivery_id: int, now: datetime) -> Any:
-    return (
-        update(deliveries)
-        .where(deliveries.c.id == delivery_id, deliveries.c.status == "queued")
-        .values(
-            sending_at=now,
-            interrupted=deliveries.c.interrupted
-            + case((deliveries.c.sending_at.is_(None), 0), else_=1),
-        )
-    )
+def _start(conn: Any, delivery_id: int, now: datetime) -> int:
+    return int(conn.execute(_START_ATTEMPT, {"delivery_id": delivery_id, "now": now}).rowcount)
 
 
 def _message(row: Any) -> OutboxMessage:
