@@ -211,7 +211,7 @@ def main() -> None:
         store = Store.open(settings.database_url)
         renderer = Renderer(settings)
         signer = LinkSigner("benchmark-key", "https://digest.example.org")
-        links = [signer.links(d.subscriber.id, d.subscriber.email) for d in digests]
+        links = [signer.links(d.subscriber.id, d.subscriber.email, now=NOW) for d in digests]
 
         def render_and_build(
             i: int, links: list[Links] = links, digests: list[Digest] = digests
@@ -304,7 +304,9 @@ def main() -> None:
         }
         for r in range(args.rounds):
             fresh = LinkSigner(f"benchmark-key-{r}", "https://digest.example.org")
-            round_links = [fresh.links(d.subscriber.id, d.subscriber.email) for d in digests]
+            round_links = [
+                fresh.links(d.subscriber.id, d.subscriber.email, now=NOW) for d in digests
+            ]
             renamed = [
                 replace(d, subscriber=replace(d.subscriber, name=f"{d.subscriber.name} {r}"))
                 for d in digests
@@ -318,7 +320,10 @@ def main() -> None:
             again = LinkSigner(f"benchmark-key-{r}-again", "https://digest.example.org")
             rendered_sample = [
                 renderer.render_digest(
-                    digests[i], links=again.links(i, digests[i].subscriber.email), key="k", now=NOW
+                    digests[i],
+                    links=again.links(i, digests[i].subscriber.email, now=NOW),
+                    key="k",
+                    now=NOW,
                 )
                 for i in sample[:200]
             ]

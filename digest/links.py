@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from digest.config import Settings
 
@@ -39,22 +41,46 @@ class Links:
     unsubscribe: str
 
 
+class _StampedSigner(TimestampSigner):
+    """A TimestampSigner that reads the time it is given, not the wall clock."""
+
+    def __init__(self, *args: Any, stamp: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stamp = stamp
+
+    def get_timestamp(self) -> int:
+        return self._stamp
+
+
 class LinkSigner:
+    """Signs links at the time of the message they are in (so a message's bytes depend on
+    its time, not on when it was built) and checks them against the clock it is given."""
+
     def __init__(self, key: str, public_url: str) -> None:
-        self._serializer = URLSafeTimedSerializer(key, salt=_SALT)
+        self._key = key
         self._base = public_url.rstrip("/")
 
-    def token(self, subscriber_id: int, email: str) -> str:
-        return self._serializer.dumps({"s": subscriber_id, "e": email.lower()})
+    def _serializer(self, now: datetime) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(
+            self._key,
+            salt=_SALT,
+            signer=_StampedSigner,
+            signer_kwargs={"stamp": int(now.timestamp())},
+        )
 
-    def links(self, subscriber_id: int, email: str) -> Links:
-        token = self.token(subscriber_id, email)
+    def token(self, subscriber_id: int, email: str, *, now: datetime) -> str:
+        return self._serializer(now).dumps({"s": subscriber_id, "e": email.lower()})
+
+    def links(self, subscriber_id: int, email: str, *, now: datetime) -> Links:
+        token = self.token(subscriber_id, email, now=now)
         return Links(f"{self._base}/preferences/{token}", f"{self._base}/unsubscribe/{token}")
 
-    def verify(self, token: str, *, max_age: int = TOKEN_MAX_AGE) -> tuple[int, str] | None:
+    def verify(
+        self, token: str, *, now: datetime, max_age: int = TOKEN_MAX_AGE
+    ) -> tuple[int, str] | None:
         """The (subscriber id, email) a token was made for, or None if forged or expired."""
         try:
-            data = self._serializer.loads(token, max_age=max_age)
+            data = self._serializer(now).loads(token, max_age=max_age)
         except (SignatureExpired, BadSignature):
             return None
         if not isinstance(data, dict) or not isinstance(data.get("s"), int):

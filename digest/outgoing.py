@@ -21,7 +21,7 @@ def enqueue(
 ) -> bool:
     """Queue a digest or alert under its outbox key; False if that key was already queued."""
     subscriber = digest.subscriber
-    links = (signer or signer_for(app.settings)).links(subscriber.id, subscriber.email)
+    links = (signer or signer_for(app.settings)).links(subscriber.id, subscriber.email, now=now)
     rendered = renderer.render_digest(digest, links=links, key=key, now=now)
     raw = renderer.build_message(rendered, recipient=subscriber.email, date=now)
     queued = app.store.queue_message(

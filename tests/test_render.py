@@ -235,7 +235,7 @@ def test_the_text_items_rendered_once_are_the_same_as_rendered_for_each_reader(
     shared = Renderer(settings)
     texts = []
     for d in digests:
-        links = signer.links(d.subscriber.id, d.subscriber.email)
+        links = signer.links(d.subscriber.id, d.subscriber.email, now=NOW)
         text = shared.render_digest(d, links=links, key=KEY, now=NOW).text
         alone = Renderer(settings).render_digest(d, links=links, key=KEY, now=NOW).text
         assert text == alone

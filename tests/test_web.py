@@ -78,7 +78,7 @@ def test_email_route_serves_exactly_the_html_that_would_be_sent(
 ) -> None:
     sub = web_app.store.get_subscriber(ANALYST)
     digest = compose_digest(web_app.store, web_app.settings, sub, NOW)
-    links = LinkSigner(SECRET, web_app.settings.digest.public_url).links(sub.id, sub.email)
+    links = LinkSigner(SECRET, web_app.settings.digest.public_url).links(sub.id, sub.email, now=NOW)
     expected = Renderer(web_app.settings).render_digest(
         digest, links=links, key=digest_key(sub, NOW), now=NOW
     )

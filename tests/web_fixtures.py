@@ -48,7 +48,9 @@ def client(web_app: App) -> Iterator[TestClient]:
 def token_for(app: App, email: str) -> str:
     """The signed token that this subscriber's emails carry."""
     sub = app.store.get_subscriber(email)
-    return LinkSigner(SECRET, app.settings.digest.public_url).token(sub.id, sub.email)
+    return LinkSigner(SECRET, app.settings.digest.public_url).token(
+        sub.id, sub.email, now=app.clock()
+    )
 
 
 def csrf_of(html: str) -> str:

@@ -70,7 +70,7 @@ def preview(
     now = parse_time(at) or app.clock()
     sub = find_subscriber(app, subscriber)
     digest = compose_digest(app.store, app.settings, sub, now)
-    links = signer_for(app.settings).links(sub.id, sub.email)
+    links = signer_for(app.settings).links(sub.id, sub.email, now=now)
     rendered = Renderer(app.settings).render_digest(
         digest, links=links, key=digest_key(sub.id, sub.next_digest_at or now), now=now
     )

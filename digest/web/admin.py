@@ -90,7 +90,7 @@ def subscriber_page(request: Request) -> Response:
     web = web_of(request)
     sub = _subscriber(web, request)
     preview = build_preview(web, sub, _at(request, sub))
-    token = web.signer.token(sub.id, sub.email)
+    token = web.signer.token(sub.id, sub.email, now=web.app.clock())
     return web.page(
         request,
         "web/subscriber.html.j2",

@@ -64,7 +64,7 @@ def build_preview(web: Web, subscriber: Subscriber, at: datetime | None) -> Prev
     due = next_at(subscriber, now)
     when = at or max(now, due or now)
     digest = compose_digest(web.app.store, settings, subscriber, when)
-    links = web.signer.links(subscriber.id, subscriber.email)
+    links = web.signer.links(subscriber.id, subscriber.email, now=when)
     try:
         key = digest_key(subscriber, when)
     except ValueError:  # a cadence that never fires again has no slot to name
