@@ -95,10 +95,21 @@ def preview(
 
 
 def _flushed_rows(flushed: FlushResult) -> list[tuple[str, str, str, str]]:
-    rows = [(m.recipient, m.kind, "sent", flushed.replies.get(m.id, "")) for m in flushed.sent]
+    rows = [
+        (m.recipient, m.kind, "sent", _short_reply(flushed.replies.get(m.id, "")))
+        for m in flushed.sent
+    ]
     rows += [(m.recipient, m.kind, "will retry", m.last_error or "") for m in flushed.retrying]
     rows += [(m.recipient, m.kind, "failed", m.last_error or "") for m in flushed.failed]
     return rows
+
+
+def _short_reply(reply: str) -> str:
+    """A backend's reply for the table: the file backend's path shortened to its name
+    (the command names the outbox folder once, below the table)."""
+    if reply.startswith("written "):
+        return Path(reply.removeprefix("written ")).name
+    return reply
 
 
 def _report(
