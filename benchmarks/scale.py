@@ -42,14 +42,9 @@ from digest.sources.fetch import make_client
 from digest.store.schema import deliveries
 from digest.workers import publisher
 from tests.scale_fixtures import scale_deployment
+from tests.servers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int) -> None:
