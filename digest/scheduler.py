@@ -116,7 +116,14 @@ class RunnerExecutor(BaseExecutor):  # type: ignore[misc]
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-job")
 
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        future = self._pool.submit(job.func, **{**job.kwargs, "runner": self._runner})
+        # After SIGINT/SIGTERM the scheduler's loop may still hand over a job that came due;
+        # it is not started (the next `digest run` catches up), and no traceback is logged.
+        if self._runner.stop.is_set():
+            return
+        try:
+            future = self._pool.submit(job.func, **{**job.kwargs, "runner": self._runner})
+        except RuntimeError:  # the pool shut down between the check and the submit
+            return
 
         def done(finished: Future[None]) -> None:
             exc = finished.exception()
