@@ -42,7 +42,7 @@ from digest.sources.fetch import make_client
 from digest.store.schema import deliveries
 from digest.workers import publisher
 from tests.scale_fixtures import scale_deployment
-from tests.servers import free_port
+from tests.servers import free_port, postgres_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,19 +71,6 @@ def process(args: list[str], **kwargs: Any) -> Any:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-@contextmanager
-def postgres() -> Any:
-    folder = tempfile.mkdtemp(prefix="digest-bench-pg-")
-    script = str(REPO / ".ci" / "postgres")
-    try:
-        url = subprocess.run(
-            [script, "start", folder, str(free_port())], check=True, capture_output=True, text=True
-        ).stdout.strip()
-        yield url
-    finally:
-        subprocess.run([script, "stop", folder], check=False)
 
 
 def prepared(
@@ -204,7 +191,7 @@ def main() -> None:
     readers = args.readers
     results: dict[str, float] = {}
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        base = stack.enter_context(postgres())
+        base = stack.enter_context(postgres_cluster())
         redis_port, smtp_port = free_port(), free_port()
         stack.enter_context(
             process(

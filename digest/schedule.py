@@ -117,25 +117,15 @@ class SendResult:
     dispatched: int = 0  # subscribers handed to Celery workers ([workers] backend = "celery")
 
 
-def digest_key(subscriber: Subscriber | int, slot: datetime) -> str:
-    """The outbox key of a subscriber's digest for one scheduled slot.
-
-    Given a Subscriber, the slot is their next digest (`slot` if they have none yet).
-    """
-    if isinstance(subscriber, Subscriber):
-        return f"digest:{subscriber.id}:{stamp(subscriber.next_digest_at or slot)}"
-    return f"digest:{subscriber}:{stamp(slot)}"
+def digest_key(subscriber_id: int, slot: datetime) -> str:
+    """The outbox key of a subscriber's digest for one scheduled slot."""
+    return f"digest:{subscriber_id}:{stamp(slot)}"
 
 
 def next_digest_at(subscriber: Subscriber, now: datetime) -> datetime:
     """When this subscriber's next digest is due: their next slot, or now if it has passed."""
     slot = subscriber.next_digest_at
     return now if slot is None or slot <= now else slot
-
-
-def due_subscribers(app: App, now: datetime) -> list[Subscriber]:
-    """Active subscribers whose next digest slot has come (a missed slot counts once)."""
-    return app.store.due_subscribers(now)
 
 
 def forced_key(subscriber_id: int, now: datetime) -> str:

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from glob import glob
 from pathlib import Path
 
@@ -61,11 +62,9 @@ def redis_url() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL cluster of this test's own (`.ci/postgres`), removed afterwards."""
-    if not glob("/usr/lib/postgresql/*/bin/initdb"):
-        _missing("postgresql")
+@contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """A PostgreSQL cluster of our own (`.ci/postgres`) on a free port, removed afterwards."""
     folder = tempfile.mkdtemp(prefix="digest-pg-")
     script = str(REPO / ".ci" / "postgres")
     try:
@@ -75,3 +74,12 @@ def postgres_url() -> Iterator[str]:
         yield url
     finally:
         subprocess.run([script, "stop", folder], check=False, capture_output=True)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL cluster of this test's own, removed afterwards."""
+    if not glob("/usr/lib/postgresql/*/bin/initdb"):
+        _missing("postgresql")
+    with postgres_cluster() as url:
+        yield url

@@ -66,7 +66,7 @@ def build_preview(web: Web, subscriber: Subscriber, at: datetime | None) -> Prev
     digest = compose_digest(web.app.store, settings, subscriber, when)
     links = web.signer.links(subscriber.id, subscriber.email, now=when)
     try:
-        key = digest_key(subscriber, when)
+        key = digest_key(subscriber.id, subscriber.next_digest_at or when)
     except ValueError:  # a cadence that never fires again has no slot to name
         key = f"preview:{subscriber.id}:{when.isoformat()}"
     rendered = web.renderer.render_digest(digest, links=links, key=key, now=when)
