@@ -29,9 +29,9 @@ from digest.app import App, Clock
 from digest.compose import compose_digests, compose_in_chunks
 from digest.deliver import FlushResult, flush_outbox, make_mailer
 from digest.errors import DigestError
-from digest.ingest import RefreshResult, refresh_all
+from digest.ingest import RefreshResult, configured_sources, refresh_all
 from digest.links import LinkSigner, signer_for
-from digest.models import Digest, Subscriber
+from digest.models import Digest, Source, Subscriber
 from digest.outgoing import enqueue, stamp
 from digest.render import Renderer
 from digest.sources.fetch import make_client
@@ -268,15 +268,24 @@ class IngestResult:
 
 
 def due_source_ids(app: App, now: datetime) -> list[str]:
-    """Configured, enabled, active sources whose next check has come."""
-    enabled = {s.id for s in app.settings.sources if s.enabled}
+    """Enabled, active sources (config.toml's and added ones) whose next check has come."""
     return [
-        s.id
-        for s in app.store.list_sources()
-        if s.id in enabled
-        and s.status == "active"
-        and (s.next_check_at is None or s.next_check_at <= now)
+        s.id for s in _readable_sources(app) if s.next_check_at is None or s.next_check_at <= now
     ]
+
+
+def never_read_source_ids(app: App) -> list[str]:
+    """Enabled, active sources not yet checked even once.
+
+    Sending waits for their first read: a first digest composed before it would be empty,
+    skipped, and the reader moved on to their next slot.
+    """
+    return [s.id for s in _readable_sources(app) if s.last_checked_at is None]
+
+
+def _readable_sources(app: App) -> list[Source]:
+    enabled = {s.id for s in configured_sources(app.settings, app.store) if s.enabled}
+    return [s for s in app.store.list_sources() if s.id in enabled and s.status == "active"]
 
 
 def ingest_due(

@@ -31,7 +31,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from digest.app import App
 from digest.errors import DigestError
-from digest.schedule import Lease, ingest_due, send_due
+from digest.schedule import Lease, ingest_due, never_read_source_ids, send_due
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,9 @@ def send_due_job(runner: Runner) -> None:
     """Scheduler job: send the digests that are due and the alerts that waited."""
 
     def work(now: datetime) -> str:
+        unread = never_read_source_ids(runner.app)
+        if unread:  # their first read is due now, in ingest_due; send after it
+            return f"waiting for the first read of {', '.join(unread)}"
         result = send_due(runner.app, now, lease=runner.lease)
         if result.dispatched:
             return f"{result.dispatched} digests handed to the workers"

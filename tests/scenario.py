@@ -106,6 +106,10 @@ class Items:
     def __init__(self, app: App) -> None:
         self.app = app
         self.count = 0
+        # Stored items come from reads: record that every source has been read (and is
+        # due again), as a running deployment would have, before its items exist.
+        for source in app.settings.sources:
+            app.store.record_check(source.id, app.clock(), next_check_at=None)
 
     def add(
         self,

@@ -303,3 +303,37 @@ def test_a_digest_key_names_the_reader_and_their_slot(tmp_path: Path, clock: Clo
     app.close()
     assert digest_key(sub.id, sub.next_digest_at or NOW) == f"digest:{sub.id}:2026-11-22T12:00:00Z"
     assert next_digest_at(sub, NOW + timedelta(hours=1)) == NOW + timedelta(hours=1)  # overdue
+
+
+def test_the_send_job_waits_for_the_first_read_of_every_source(
+    sample_config: Path, clock: Clock
+) -> None:
+    from digest.scheduler import ingest_due_job
+
+    app = App.open(sample_config, clock=clock)
+    try:
+        runner = Runner(app, Lease(app.store, app.clock))
+        slots = [s.next_digest_at for s in app.store.list_subscribers()]
+        send_due_job(runner)  # nothing read yet: first digests must not be spent empty
+        assert [s.next_digest_at for s in app.store.list_subscribers()] == slots
+        ingest_due_job(runner)
+        send_due_job(runner)
+        outbox = sample_config.parent / "outbox"
+        assert len(list(outbox.glob("*-digest-*.eml"))) == 3
+    finally:
+        app.close()
+
+
+def test_a_feed_added_from_the_command_line_is_due_for_the_scheduler(
+    sample_config: Path, clock: Clock
+) -> None:
+    from digest.schedule import due_source_ids
+
+    app = App.open(sample_config, clock=clock)
+    try:
+        app.store.add_source(
+            "added", "https://feeds.example/rss", title="Added", origin="cli", now=clock()
+        )
+        assert "added" in due_source_ids(app, clock())
+    finally:
+        app.close()
