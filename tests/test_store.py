@@ -4,6 +4,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Connection, inspect, text
 
 from digest.models import Entry
 from digest.store import Store
@@ -118,3 +119,118 @@ def test_an_unsubscribed_address_is_never_resubscribed_by_sync_or_cli(database_u
         store.set_status(stored.id, "active", now=NOW)
     assert store.get_subscriber(stored.id).status == "unsubscribed"
     assert store.set_status(stored.id, "active", now=NOW, by_owner=True).status == "active"
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+BEFORE_DROP = "0002_ingestion"  # the head before deliveries.message was dropped
+
+
+def _outbox_rows(conn: Connection) -> dict[str, object]:
+    """Everything an upgrade must keep: row counts and every message's bytes."""
+    count = "SELECT count(*) FROM {}"
+    return {
+        **{
+            table: conn.execute(text(count.format(table))).scalar_one()
+            for table in ("deliveries", "delivery_messages", "delivery_items")
+        },
+        "bytes": dict(
+            conn.execute(
+                text("SELECT delivery_id, message FROM delivery_messages ORDER BY delivery_id")
+            ).all()
+        ),
+        "statuses": dict(conn.execute(text("SELECT id, status FROM deliveries")).all()),
+    }
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def test_dropping_deliveries_message_keeps_every_queued_message(empty_database_url: str) -> None:
+    from alembic import command
+
+    from digest.store import dialects
+
+    store = Store.open(empty_database_url, upgrade=False)
+    t = {"t": NOW.replace(tzinfo=None)}
+    with store.engine.begin() as conn:
+        command.upgrade(store._alembic(conn), BEFORE_DROP)
+        # Rows as that revision knew them: raw SQL, not today's table definitions.
+        conn.execute(
+            text(
+                "INSERT INTO sources (id, kind, location, title, status, error_count, in_config,"
+                " created_at) VALUES ('feed', 'feed', 'x.xml', 'Feed', 'active', 0, true, :t)"
+            ),
+            t,
+        )
+        for item in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO items (id, source_id, guid, url, title, summary_html, text,"
+                    " author, first_seen_at, updated_at, content_hash) VALUES"
+                    " (:id, 'feed', :guid, '', 'T', '', '', '', :t, :t, :hash)"
+                ),
+                {**t, "id": item, "guid": f"g{item}", "hash": f"h{item}"},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO subscribers (id, email, name, themes, cadence, timezone, max_items,"
+                " min_score, alert_themes, alert_threshold, alert_daily_cap, status, origin,"
+                " created_at, updated_at) VALUES (1, 'a@example.org', '', '[]', 'daily 07:00',"
+                " 'UTC', 30, 0.0, '[]', 0.8, 5, 'active', 'cli', :t, :t)"
+            ),
+            t,
+        )
+        for delivery, status in ((1, "queued"), (2, "queued"), (3, "sent"), (4, "failed")):
+            conn.execute(
+                text(
+                    "INSERT INTO deliveries (id, key, kind, subscriber_id, window_start,"
+                    " window_end, recipient, subject, message_id, message, status, attempts,"
+                    " queued_at) VALUES (:id, :key, 'digest', 1, :t, :t, 'a@example.org', 's',"
+                    " :mid, :empty, :status, 0, :t)"
+                ),
+                {
+                    **t,
+                    "id": delivery,
+                    "key": f"digest:1:{delivery}",
+                    "mid": f"<{delivery}@x>",
+                    "empty": b"",
+                    "status": status,
+                },
+            )
+            # 60 KB of every byte value, different per message.
+            body = bytes((delivery + i) % 256 for i in range(60_000))
+            conn.execute(
+                text("INSERT INTO delivery_messages (delivery_id, message) VALUES (:id, :m)"),
+                {"id": delivery, "m": b"From: x\r\n\r\n" + body},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO delivery_items (delivery_id, item_id, subscriber_id) VALUES"
+                    " (:id, :item, 1)"
+                ),
+                {"id": delivery, "item": 1 + delivery % 2},
+            )
+        before = _outbox_rows(conn)
+    assert before["deliveries"] == before["delivery_messages"] == before["delivery_items"] == 4
+
+    store.upgrade()  # as on first use: foreign keys off on SQLite, checked afterwards
+    current, head = store.schema_status()
+    with store.engine.connect() as conn:
+        after = _outbox_rows(conn)
+        columns = _columns(conn, "deliveries")
+    assert current == head != BEFORE_DROP
+    assert after == before
+    assert "message" not in columns and {"sending_at", "interrupted"} <= columns
+    queued = store.due_messages(NOW)
+    assert [(m.id, m.message) for m in queued] == [(i, before["bytes"][i]) for i in (1, 2)]  # type: ignore[index]
+
+    # And back: the column returns, empty, and still nothing is lost.
+    with store.engine.connect() as conn, dialects.migrating(conn), conn.begin():
+        command.downgrade(store._alembic(conn), BEFORE_DROP)
+    with store.engine.connect() as conn:
+        assert _outbox_rows(conn) == before
+        assert "message" in _columns(conn, "deliveries")
+        assert set(conn.execute(text("SELECT message FROM deliveries")).scalars()) == {b""}
+    store.close()

@@ -30,8 +30,7 @@ from digest.store.schema import (
 )
 
 # Every column of a delivery, with the message bytes from their own table.
-_COLUMNS = [c for c in deliveries.c if c.name != "message"]
-_WITH_BODY = select(*_COLUMNS, delivery_messages.c.message).select_from(
+_WITH_BODY = select(*deliveries.c, delivery_messages.c.message).select_from(
     deliveries.outerjoin(delivery_messages, delivery_messages.c.delivery_id == deliveries.c.id)
 )
 
@@ -171,7 +170,6 @@ class OutboxMixin(StoreBase):
                 window_end=window_end,
                 subject=subject,
                 message_id=message_id,
-                message=b"",
                 status="queued",
                 attempts=0,
                 queued_at=now,
@@ -236,7 +234,7 @@ class OutboxMixin(StoreBase):
         self, *, status: str | None = None, limit: int = 100, bodies: bool = True
     ) -> list[OutboxMessage]:
         """Messages newest first; `bodies=False` leaves their bytes out (b"")."""
-        base = _WITH_BODY if bodies else select(*_COLUMNS)
+        base = _WITH_BODY if bodies else select(deliveries)
         query = base.order_by(deliveries.c.id.desc()).limit(limit)
         if status is not None:
             query = query.where(deliveries.c.status == status)

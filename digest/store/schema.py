@@ -166,9 +166,6 @@ deliveries = Table(
     Column("recipient", String(320), nullable=False),
     Column("subject", Text, nullable=False),
     Column("message_id", String(300), nullable=False),
-    # Empty since 0004_delivery: the bytes live in delivery_messages, so that recording an
-    # attempt rewrites a small row, not a 60 KB one (SQLite rewrites the whole record).
-    Column("message", LargeBinary, nullable=False, default=b""),
     Column("status", String(20), nullable=False, default="queued"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
@@ -187,6 +184,8 @@ deliveries = Table(
     Index("ix_deliveries_subscriber_queued", "subscriber_id", "queued_at"),
 )
 
+# A delivery's bytes live here, not in deliveries, so that recording an attempt rewrites a
+# small row, not a 60 KB one (SQLite rewrites the whole record on update).
 delivery_messages = Table(
     "delivery_messages",
     metadata,
