@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.web_fixtures",
     "tests.smtp_fixtures",
     "tests.ingest_fixtures",
+    "tests.render_fixtures",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
