@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.smtp_fixtures",
     "tests.ingest_fixtures",
     "tests.render_fixtures",
+    "tests.outbox_fixtures",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
