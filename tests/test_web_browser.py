@@ -260,6 +260,13 @@ def test_every_page_passes_the_nu_html_checker(
         f"/preferences/{token}",
         data={"csrf_token": csrf, "frequency": "custom", "cron": "x", "timezone": "Nowhere"},
     )
+    pages["preferences-errors-size.html"] = client.post(
+        f"/preferences/{token}",
+        data={
+            **{"csrf_token": csrf, "themes": "missile_tests", "max_items": "0"},
+            **{"min_score": "2", "quiet": "on", "quiet_start": "22:00", "quiet_end": "22:00"},
+        },
+    )
     pages["preferences-saved.html"] = client.get(f"/preferences/{token}?saved=paused")
     pages["unsubscribed.html"] = client.post(
         f"/unsubscribe/{token_for(web_app, DESK)}", data={"List-Unsubscribe": "One-Click"}
