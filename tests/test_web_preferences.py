@@ -256,6 +256,7 @@ def test_a_smaller_digest_or_a_higher_score_changes_the_next_digest(
             "quiet_hours",
             "is not a time range",
         ),
+        ({"quiet": "maybe"}, "quiet_hours", '"maybe" is not one of the choices.'),
         ({"frequency": "custom", "cron": "0 0 30 2 *"}, "cron", "names a date that never comes"),
     ],
 )

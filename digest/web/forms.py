@@ -90,10 +90,9 @@ FIELD_LABELS = {
     "max_items": "Most items in one digest",
     "min_score": "Which items",
     "quiet_hours": "Quiet hours",
-    "quiet": "Quiet hours",
-    "quiet_start": "Quiet hours",
-    "quiet_end": "Quiet hours",
 }
+# Form fields whose errors are shown under another field's name.
+_SHOWN_AS = {"quiet": "quiet_hours", "quiet_start": "quiet_hours", "quiet_end": "quiet_hours"}
 
 
 def _hhmm(value: str) -> str:
@@ -200,6 +199,7 @@ def _form_errors(exc: ValidationError) -> dict[str, str]:
     errors: dict[str, str] = {}
     for error in exc.errors():
         key = str(error["loc"][0]) if error["loc"] else "form"
+        key = _SHOWN_AS.get(key, key)
         ctx_error = (error.get("ctx") or {}).get("error")
         if error["type"] == "extra_forbidden":
             errors.setdefault("form", f'The form sent an unknown field "{key}".')
