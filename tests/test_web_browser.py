@@ -142,6 +142,52 @@ def test_a_preference_change_shows_in_the_next_preview(page: Any, live_server: L
     shot(page, "preview-after-change", tall=1800)
 
 
+def test_digest_size_score_and_quiet_hours_are_set_from_the_page(
+    browser: Any, live_server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    store = live_server.app.store
+    page = open_page(browser, live_server, width=375, height=812)
+    try:
+        page.goto(f"/preferences/{token_for(live_server.app, ANALYST)}")
+        size = page.get_by_label("Most items in one digest")
+        expect(size).to_have_value("30")
+        # A bad value: explained beside the field, kept as typed, nothing stored.
+        size.fill("0")
+        page.get_by_label("Until").fill("22:00")
+        page.get_by_role("button", name="Save preferences").click()
+        expect(page.get_by_role("alert")).to_contain_text("Your changes were not saved")
+        expect(page.locator("#error-max_items")).to_have_text(
+            'Enter a whole number from 1 to 500; "0" is not one.'
+        )
+        expect(page.locator("#error-quiet_hours")).to_contain_text("starts and ends at the same")
+        expect(size).to_have_value("0")
+        expect(size).to_have_attribute("aria-invalid", "true")
+        assert store.get_subscriber(ANALYST).max_items == 30
+        shot(page, "preferences-errors-375")
+        # The summary's link takes the reader to the field.
+        page.get_by_role("link", name="Most items in one digest").click()
+        expect(page).to_have_url(re.compile("#field-max_items$"))
+        size.fill("5")
+        page.get_by_label("Only strong matches (score 0.8 or more)").check()
+        page.get_by_label("Hold alerts during these hours").check()
+        page.get_by_label("From").fill("23:00")
+        page.get_by_label("Until").fill("06:30")
+        page.get_by_role("button", name="Save preferences").click()
+        expect(page.get_by_role("status")).to_contain_text("Your preferences are saved")
+        sub = store.get_subscriber(ANALYST)
+        assert (sub.max_items, sub.min_score, sub.quiet_hours) == (5, 0.8, "23:00-06:30")
+        expect(size).to_have_value("5")
+        expect(page.get_by_label("Only strong matches (score 0.8 or more)")).to_be_checked()
+        page.get_by_label("No quiet hours: send alerts at any time").check()
+        page.get_by_role("button", name="Save preferences").click()
+        expect(page.get_by_role("status")).to_contain_text("Your preferences are saved")
+        assert store.get_subscriber(ANALYST).quiet_hours is None
+    finally:
+        page.context.close()
+
+
 def test_unsubscribe_with_one_click(page: Any, live_server: LiveServer) -> None:
     from playwright.sync_api import expect
 
@@ -259,6 +305,13 @@ def test_every_page_passes_the_nu_html_checker(
     pages["preferences-errors.html"] = client.post(
         f"/preferences/{token}",
         data={"csrf_token": csrf, "frequency": "custom", "cron": "x", "timezone": "Nowhere"},
+    )
+    pages["preferences-errors-size.html"] = client.post(
+        f"/preferences/{token}",
+        data={
+            **{"csrf_token": csrf, "themes": "missile_tests", "max_items": "0"},
+            **{"min_score": "2", "quiet": "on", "quiet_start": "22:00", "quiet_end": "22:00"},
+        },
     )
     pages["preferences-saved.html"] = client.get(f"/preferences/{token}?saved=paused")
     pages["unsubscribed.html"] = client.post(

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from dataclasses import replace
 from datetime import timedelta
 
+import httpx
+import pytest
+from pydantic import ValidationError
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from digest.app import App
+from digest.compose import compose_digest
+from digest.config import SubscriberSettings
 from digest.links import LinkSigner
 from digest.web import create_app
+from digest.web.forms import settings_of
 from tests.conftest import NOW
 from tests.web_fixtures import BASE, LOCAL, SECRET, csrf_of, token_for
 
@@ -103,6 +111,8 @@ def test_saved_preferences_are_stored_at_once_and_shape_the_next_preview(
     assert sub.themes == ("missile_tests", "alliance_coordination")
     assert (sub.cadence, sub.timezone, sub.origin) == ("weekly fri 06:30", "Europe/Paris", "web")
     assert sub.alerts.themes == ("missile_tests",)
+    # A form without the newer fields (a page opened before they existed) keeps them.
+    assert (sub.max_items, sub.min_score, sub.quiet_hours) == (30, 0.0, "22:00-07:00")
     assert "Your preferences are saved" in client.get(saved.headers["location"]).text
     preview = client.get(f"/subscribers/{sub.id}").text
     assert "== Alliance coordination (" in preview and "== China" not in preview
@@ -144,6 +154,180 @@ def test_invalid_preferences_are_explained_and_change_nothing(
     assert web_app.store.get_subscriber(ANALYST).cadence == "daily 07:00"
 
 
+# -- how much, which items, quiet hours ---------------------------------------------------
+
+
+def post_preferences(client: TestClient, path: str, **changes: object) -> httpx.Response:
+    form = preferences_form(csrf_token=csrf_of(client.get(path).text), **changes)
+    return client.post(path, data=form, follow_redirects=False)
+
+
+def test_preference_center_shows_digest_size_score_and_quiet_hours(
+    client: TestClient, web_app: App
+) -> None:
+    page = client.get(f"/preferences/{token_for(web_app, ANALYST)}").text
+    assert (
+        '<input type="number" id="field-max_items" name="max_items" value="30" min="1" max="500"'
+        in page
+    )
+    assert '<label for="field-max_items">Most items in one digest</label>' in page
+    assert 'name="min_score" value="0" checked' in page
+    assert 'name="min_score" value="0.8">' in page
+    assert "<legend>Which items</legend>" in page
+    assert "<legend>Quiet hours for alerts</legend>" in page
+    assert 'id="quiet-on" name="quiet" value="on" checked' in page
+    assert 'name="quiet_start" value="22:00"' in page and 'name="quiet_end" value="07:00"' in page
+    assert "Times are in your time zone, Asia/Seoul." in page
+
+
+def test_digest_size_score_and_quiet_hours_are_saved(client: TestClient, web_app: App) -> None:
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    saved = post_preferences(
+        client,
+        path,
+        max_items="5",
+        min_score="0.8",
+        quiet="on",
+        quiet_start="23:00:00",  # as a browser may send it
+        quiet_end="06:30",
+    )
+    assert saved.status_code == 303
+    sub = web_app.store.get_subscriber(ANALYST)
+    assert (sub.max_items, sub.min_score, sub.quiet_hours) == (5, 0.8, "23:00-06:30")
+    assert sub.origin == "web"
+    page = client.get(path).text
+    assert 'name="max_items" value="5"' in page and 'name="min_score" value="0.8" checked' in page
+    assert 'name="quiet_start" value="23:00"' in page
+
+
+def test_quiet_hours_can_be_turned_off(client: TestClient, web_app: App) -> None:
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    # With quiet hours off, the time fields are not read, whatever they hold.
+    answer = post_preferences(client, path, quiet="off", quiet_start="", quiet_end="07:00")
+    assert answer.status_code == 303
+    assert web_app.store.get_subscriber(ANALYST).quiet_hours is None
+    assert 'id="quiet-off" name="quiet" value="off" checked' in client.get(path).text
+
+
+def test_a_smaller_digest_or_a_higher_score_changes_the_next_digest(
+    client: TestClient, web_app: App
+) -> None:
+    """Through the real compose path, as the scheduler and the preview compose it."""
+    now = web_app.clock()
+
+    def next_digest() -> tuple[list[float], int]:
+        sub = web_app.store.get_subscriber(ANALYST)
+        digest = compose_digest(web_app.store, web_app.settings, sub, now)
+        return [e.score for e in digest.entries], digest.omitted
+
+    before, omitted = next_digest()
+    assert len(before) > 5 and omitted == 0 and min(before) < 0.8
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    post_preferences(client, path, themes=["missile_tests", "china_influence"], min_score="0.8")
+    strong, _ = next_digest()
+    assert strong and min(strong) >= 0.8 and len(strong) < len(before)
+    post_preferences(client, path, themes=["missile_tests", "china_influence"], max_items="5")
+    few, omitted = next_digest()  # the best five of the strong matches; the rest counted
+    assert sorted(few) == sorted(strong)[-5:] and omitted == len(strong) - 5
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"max_items": "0"}, "max_items", 'Enter a whole number from 1 to 500; "0" is not one.'),
+        ({"max_items": "501"}, "max_items", '"501" is not one.'),
+        ({"max_items": "2.5"}, "max_items", '"2.5" is not one.'),
+        ({"max_items": "lots"}, "max_items", '"lots" is not one.'),
+        ({"max_items": ""}, "max_items", "Enter a whole number from 1 to 500."),
+        ({"min_score": "1.5"}, "min_score", '(a score from 0 to 1); "1.5" is not one.'),
+        ({"min_score": "-0.1"}, "min_score", '"-0.1" is not one.'),
+        (
+            {"quiet": "on", "quiet_start": "22:00", "quiet_end": "22:00"},
+            "quiet_hours",
+            '"22:00-22:00" starts and ends at the same time',
+        ),
+        (
+            {"quiet": "on", "quiet_start": "22:00", "quiet_end": ""},
+            "quiet_hours",
+            "Enter both times, or choose no quiet hours.",
+        ),
+        (
+            {"quiet": "on", "quiet_start": "25:00", "quiet_end": "07:00"},
+            "quiet_hours",
+            "is not a time range",
+        ),
+        ({"quiet": "maybe"}, "quiet_hours", '"maybe" is not one of the choices.'),
+        ({"frequency": "custom", "cron": "0 0 30 2 *"}, "cron", "names a date that never comes"),
+    ],
+)
+def test_a_bad_value_is_explained_next_to_its_field_and_changes_nothing(
+    client: TestClient, web_app: App, changes: dict[str, str], field: str, message: str
+) -> None:
+    before = web_app.store.get_subscriber(ANALYST)
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    page = post_preferences(client, path, **changes)
+    assert page.status_code == 400
+    text = page.text
+    assert f'<a href="#field-{field}">' in text  # the summary links to the field
+    error = re.search(rf'<p class="error-text" id="error-{field}">([^<]*)</p>', text)
+    assert error and message in error.group(1).replace("&#34;", '"')
+    for key, value in changes.items():
+        if key in ("max_items", "quiet_start", "quiet_end", "cron") and value:
+            assert f'name="{key}" value="{value}"' in text, key  # what the reader typed stays
+    assert web_app.store.get_subscriber(ANALYST) == before
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("max_items", "1"),
+        ("max_items", "500"),
+        ("max_items", "0"),
+        ("max_items", "501"),
+        ("max_items", "12.0"),
+        ("min_score", "0"),
+        ("min_score", "1"),
+        ("min_score", "0.35"),
+        ("min_score", "1.01"),
+        ("min_score", "nan"),
+    ],
+)
+def test_the_page_accepts_exactly_what_config_toml_accepts(
+    client: TestClient, web_app: App, key: str, value: str
+) -> None:
+    sub = web_app.store.get_subscriber(ANALYST)
+    try:
+        SubscriberSettings.model_validate({**settings_of(sub), key: value})
+        config_accepts = True
+    except ValidationError:
+        config_accepts = False
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    answer = post_preferences(client, path, themes=list(sub.themes), **{key: value})
+    assert answer.status_code == (303 if config_accepts else 400)
+
+
+def test_saving_keeps_the_alert_settings_the_page_does_not_show(
+    client: TestClient, web_app: App
+) -> None:
+    sub = web_app.store.get_subscriber(ANALYST)
+    alerts = replace(sub.alerts, threshold=0.9, daily_cap=2, repeat_in_digest=True)
+    web_app.store.update_subscriber(sub.id, replace(sub, alerts=alerts), now=web_app.clock())
+    post_preferences(client, f"/preferences/{token_for(web_app, ANALYST)}", alert_themes=[])
+    stored = web_app.store.get_subscriber(ANALYST).alerts
+    assert stored == replace(alerts, themes=())
+
+
+def test_a_score_set_in_config_toml_stays_on_offer(client: TestClient, web_app: App) -> None:
+    sub = web_app.store.get_subscriber(ANALYST)
+    web_app.store.update_subscriber(sub.id, replace(sub, min_score=0.35), now=web_app.clock())
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    page = client.get(path).text
+    assert 'name="min_score" value="0.35" checked' in page
+    assert "Keep my current setting (score 0.35 or more)" in page
+    post_preferences(client, path, min_score="0.35", themes=list(sub.themes))
+    assert web_app.store.get_subscriber(ANALYST).min_score == 0.35
+
+
 def test_preference_forms_without_a_valid_csrf_token_are_refused(
     client: TestClient, web_app: App
 ) -> None:
@@ -164,11 +348,7 @@ def test_preference_forms_without_a_valid_csrf_token_are_refused(
 def test_every_form_route_checks_its_csrf_token(client: TestClient, web_app: App) -> None:
     token = token_for(web_app, ANALYST)
     params = {"token": token, "source_id": "seed-documents", "subscriber_id": 1}
-    posts = [
-        r
-        for r in client.app.routes  # type: ignore[attr-defined]
-        if isinstance(r, Route) and "POST" in (r.methods or ())
-    ]
+    posts = [r for r in client.app.routes if isinstance(r, Route) and "POST" in (r.methods or ())]
     assert {r.name for r in posts} == {
         "preferences",
         "preferences_status",

@@ -19,7 +19,14 @@ from starlette.routing import Route
 from digest.models import Subscriber
 from digest.web.context import Web, checked_form, url, web_of
 from digest.web.csrf import FIELD
-from digest.web.forms import FIELD_LABELS, apply_preferences, parse_preferences
+from digest.web.forms import (
+    FIELD_LABELS,
+    QUIET_DEFAULT,
+    SCORE_CHOICES,
+    bounds,
+    parse_preferences,
+    score_text,
+)
 from digest.web.present import DAY_NAMES, split_cadence
 from digest.web.preview import next_at
 
@@ -33,6 +40,7 @@ NOTICES = {
 def current_values(sub: Subscriber) -> dict[str, Any]:
     """The form's fields as the subscriber's stored preferences fill them."""
     frequency, day, time = split_cadence(sub.cadence)
+    start, _, end = (sub.quiet_hours or "").partition("-")
     return {
         "themes": list(sub.themes),
         "frequency": frequency,
@@ -41,6 +49,11 @@ def current_values(sub: Subscriber) -> dict[str, Any]:
         "cron": sub.cadence if frequency == "custom" else "",
         "timezone": sub.timezone,
         "alert_themes": list(sub.alerts.themes),
+        "max_items": str(sub.max_items),
+        "min_score": score_text(sub.min_score),
+        "quiet": "on" if sub.quiet_hours else "off",
+        "quiet_start": start or QUIET_DEFAULT[0],
+        "quiet_end": end or QUIET_DEFAULT[1],
     }
 
 
@@ -54,6 +67,15 @@ def submitted_values(data: Mapping[str, Sequence[str]], sub: Subscriber) -> dict
         elif sent:
             values[key] = sent[-1]
     return values
+
+
+def score_choices(sub: Subscriber) -> list[tuple[str, str]]:
+    """The "Which items" options; a stored score that is none of them stays on offer."""
+    choices = list(SCORE_CHOICES)
+    mine = score_text(sub.min_score)
+    if mine not in {value for value, _ in choices}:
+        choices.append((mine, f"Keep my current setting (score {mine} or more)"))
+    return sorted(choices, key=lambda choice: float(choice[0]))
 
 
 def _page(
@@ -82,6 +104,8 @@ def _page(
             "themes": web.app.settings.themes,
             "zones": zones,
             "days": DAY_NAMES,
+            "max_items_bounds": bounds("max_items"),
+            "score_choices": score_choices(sub),
             "next_at": due,
             "now": now,
             "action": url(request, "preferences", token=token),
@@ -93,7 +117,8 @@ def _page(
 
 
 async def preferences(request: Request) -> Response:
-    """Show (GET) or save (POST) the reader's themes, cadence, time zone and alerts."""
+    """Show (GET) or save (POST) the reader's themes, cadence, time zone, digest size,
+    minimum score, alerts and quiet hours."""
     web = web_of(request)
     token = request.path_params["token"]
     sub = await run_in_threadpool(web.subscriber_for, token)
@@ -105,12 +130,10 @@ async def preferences(request: Request) -> Response:
     for key, value in form.multi_items():
         if key != FIELD and isinstance(value, str):
             data.setdefault(key, []).append(value)
-    order = list(web.app.settings.themes)
-    parsed, errors = parse_preferences(data, order)
-    if parsed is None:
+    changed, errors = parse_preferences(data, sub, list(web.app.settings.themes))
+    if changed is None:
         values = submitted_values(data, sub)
         return _page(request, web, sub, token, values, errors, status=400)
-    changed = apply_preferences(sub, parsed, order)
     await run_in_threadpool(
         web.app.store.update_subscriber, sub.id, changed, now=web.app.clock(), origin="web"
     )
