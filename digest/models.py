@@ -1,11 +1,14 @@
-"""The data that travels between stages: plain frozen dataclasses, no I/O."""
+"""The data that travels between stages: plain frozen dataclasses, no I/O.
+
+The tagger's results are named tuples instead: it makes about ten of them per item, and a
+tuple is built in half the time of a frozen dataclass."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 SubscriberStatus = Literal["active", "paused", "unsubscribed"]
 DeliveryKind = Literal["digest", "alert"]
@@ -36,8 +39,7 @@ class Entry:
         return hashlib.sha256(normal.encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(NamedTuple):
     """A matched phrase and the sentence it was found in: "why this is here"."""
 
     phrase: str
@@ -45,8 +47,7 @@ class Evidence:
     weight: float
 
 
-@dataclass(frozen=True, slots=True)
-class ThemeMatch:
+class ThemeMatch(NamedTuple):
     """How strongly an item belongs to one theme, and why."""
 
     theme: str

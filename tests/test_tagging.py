@@ -132,7 +132,7 @@ def test_sentences_end_at_stops_but_not_at_abbreviations() -> None:
     document = Document.parse(
         "Title", "The U.S. and Mr. Kim met on Dec. 31 in Seoul. Talks went well! Next?\n\nNew"
     )
-    count = len(document.sentence_starts()) + 1
+    count = len(document.starts) + 1
     assert [document.sentence(i) for i in range(count)] == [
         "Title",
         "The U.S. and Mr. Kim met on Dec. 31 in Seoul.",

@@ -17,11 +17,19 @@ import ahocorasick
 
 from digest.config import ThemeSettings
 from digest.errors import TaggingError
+from digest.tagging.text import SENTENCE_MARK
 from digest.tagging.wordings import CaseCheck, compile_pattern, is_pattern, wording_keys
 
 # A part of an automaton key that counts for some themes: (offset of its leading space in
 # the key, length of its words, bits, case checks).
 Segment = tuple[int, int, int, tuple[CaseCheck, ...]]
+
+# An automaton key's value: (key length, bits, segments or None, trimmed); see CompiledThemes.
+KeyValue = tuple[int, int, "tuple[Segment, ...] | None", "tuple[Segment, ...]"]
+
+# What the automata report where a sentence ends (`Document.words` marks it); told apart
+# from a key's value by identity.
+SENTENCE_END: KeyValue = (1, 0, None, ())
 
 # A rule as the hot loop reads it: (all mask, none mask, any mask, min_any, weight, rule).
 RuleTest = tuple[int, int, int, int, float, "Rule"]
@@ -69,10 +77,11 @@ class CompiledTheme:
 class CompiledThemes:
     """Every theme, plus the automata and patterns that find all their wordings at once.
 
-    Key values are `(key length, bits, None, trimmed)` when every theme reads the key
-    whole and without a case check, else `(key length, 0, segments, trimmed)`; `trimmed`
-    is the themes' reading of the key without its last word, which serves when the text's
-    last word runs on past the key ("test fire" in "test fireworks").
+    Key values are `(key length, bits, None, trimmed)` when every theme reads the key whole
+    and without a case check, else `(key length, 0, segments, trimmed)`; `trimmed` is the
+    themes' reading of the key without its last word, which serves when the text's last
+    word runs on past the key ("test fire" in "test fireworks"). The sentence mark's value
+    is `SENTENCE_END`.
     """
 
     themes: tuple[CompiledTheme, ...]
@@ -301,5 +310,6 @@ def _shared_automaton(builders: list[_Builder], own: list[Any], keys: set[str]) 
             automaton.add_word(key, (len(key), segments[0][2], None, trimmed))
         else:
             automaton.add_word(key, (len(key), 0, segments, trimmed))
+    automaton.add_word(SENTENCE_MARK, SENTENCE_END)
     automaton.make_automaton()
     return automaton

@@ -76,13 +76,21 @@ def strip_markup(fragment: str) -> str:
     return fragment
 
 
+# Written into `Document.words` where each sentence after the title begins (two characters
+# before it, on the stop or space that ends the sentence before), so the one automaton pass
+# that finds the wordings also reports sentence ends in text order.
+SENTENCE_MARK = "\x01"
+_MARK_BYTE = ord(SENTENCE_MARK)
+
+
 @dataclass(slots=True)
 class Document:
     """A title and its text, prepared once and shared by every theme.
 
     `text` is what readers see (title, blank line, body); `lower` is its lowercase form and
-    `words` the same with word-separating punctuation turned into spaces and one space added
-    at each end (so `words[i + 1]` is `text[i]`).
+    `words` the same with word-separating punctuation turned into spaces, one space added
+    at each end (so `words[i + 1]` is `text[i]`) and `SENTENCE_MARK` where a sentence ends.
+    `starts` holds the offsets where the sentences after the title begin.
     """
 
     text: str
@@ -90,7 +98,7 @@ class Document:
     lower: str
     words: str
     case_known: bool
-    _starts: list[int] | None = field(default=None)
+    starts: list[int]
     _sentences: dict[int, str] = field(default_factory=dict)
 
     @classmethod
@@ -99,40 +107,36 @@ class Document:
         title = " ".join(strip_markup(title).split())
         text = f"{title}\n\n{strip_markup(body)}"
         if text.isascii():  # the common case, and bytes translate twice as fast
+            starts = _sentence_starts(text, len(title))
             lower = text.lower()
-            words = lower.encode("ascii").translate(_TO_SPACE_BYTES).decode("ascii")
-            return cls(text, len(title), lower, f" {words} ", True)
+            spaced = bytearray(lower.encode("ascii").translate(_TO_SPACE_BYTES))
+            spaced[len(title)] = _MARK_BYTE
+            for start in starts[1:]:
+                spaced[start - 2] = _MARK_BYTE
+            return cls(text, len(title), lower, f" {spaced.decode('ascii')} ", True, starts)
         text = text.translate(_TYPOGRAPHY)
         lower = text.lower()
         case_known = len(lower) == len(text)
         if not case_known:  # a rare character whose lowercase is longer: match without case
             text = lower
-        return cls(text, len(title), lower, f" {lower.translate(_TO_SPACE)} ", case_known)
+        starts = _sentence_starts(text, len(title))
+        spaced = lower.translate(_TO_SPACE)
+        marks = [len(title), *(start - 2 for start in starts[1:])]
+        pieces = [spaced[: marks[0]]]
+        pieces.extend(spaced[mark + 1 : after] for mark, after in zip(marks, marks[1:]))
+        pieces.append(spaced[marks[-1] + 1 :])
+        return cls(text, len(title), lower, f" {SENTENCE_MARK.join(pieces)} ", case_known, starts)
 
     def sentence_index(self, offset: int) -> int:
         """Which sentence an offset of `text` is in; sentence 0 is the title."""
-        return bisect_right(self.sentence_starts(), offset)
-
-    def sentence_starts(self) -> list[int]:
-        """Offsets where the sentences after the first begin."""
-        if self._starts is None:
-            text = self.text
-            body = self.title_end + 2
-            marked = text.translate(_MARKS) if "!" in text or "?" in text else text
-            starts = [m.end() for m in _SENTENCE_END.finditer(marked, body)]
-            if text.find("\n", body) >= 0:
-                starts.extend(m.end() for m in _PARAGRAPH_END.finditer(text, body))
-                starts = sorted(set(starts))
-            starts.insert(0, self.title_end + 1)
-            self._starts = starts
-        return self._starts
+        return bisect_right(self.starts, offset)
 
     def sentence(self, index: int) -> str:
         """The text of one sentence, on one line."""
         known = self._sentences.get(index)
         if known is not None:
             return known
-        starts = self.sentence_starts()
+        starts = self.starts
         start = starts[index - 1] if index > 0 else 0
         end = starts[index] if index < len(starts) else len(self.text)
         sentence = self.text[start:end].strip()
@@ -140,3 +144,16 @@ class Document:
             sentence = " ".join(sentence.split())
         self._sentences[index] = sentence
         return sentence
+
+
+def _sentence_starts(text: str, title_end: int) -> list[int]:
+    """Offsets where the sentences after the title begin: the body's first, then one after
+    each sentence or paragraph end. Each is at least two characters past the one before."""
+    body = title_end + 2
+    marked = text.translate(_MARKS) if "!" in text or "?" in text else text
+    starts = [m.end() for m in _SENTENCE_END.finditer(marked, body)]
+    if text.find("\n", body) >= 0:
+        starts.extend(m.end() for m in _PARAGRAPH_END.finditer(text, body))
+        starts = sorted(set(starts))
+    starts.insert(0, title_end + 1)
+    return starts
