@@ -16,11 +16,11 @@ from typing import Any
 from digest.config import ThemeSettings
 from digest.models import Evidence, ThemeMatch
 from digest.tagging.compiler import (
+    SENTENCE_END,
     CompiledTheme,
     CompiledThemes,
     KeyValue,
     Rule,
-    SENTENCE_END,
     RuleTest,
     Segment,
     compile_themes,
@@ -129,7 +129,8 @@ def scan(compiled: CompiledThemes, document: Document) -> tuple[int, list[Senten
     found: list[Sentence] = []
     for automaton in compiled.automata:
         if automaton is not None:
-            found = _merge(found, _scan(automaton, document)) if found else _scan(automaton, document)
+            more = _scan(automaton, document)
+            found = _merge(found, more) if found else more
     if compiled.patterns:
         matched = _pattern_hits(compiled, document)
         if matched:

@@ -10,6 +10,7 @@ import html
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 _BLOCK_TAG = re.compile(
     r"<\s*(?:br\b[^>]*|/?\s*(?:p|div|li|ul|ol|h[1-6]|blockquote|tr|table|section|article)\b[^>]*)>",
@@ -120,11 +121,11 @@ class Document:
         if not case_known:  # a rare character whose lowercase is longer: match without case
             text = lower
         starts = _sentence_starts(text, len(title))
-        spaced = lower.translate(_TO_SPACE)
+        words = lower.translate(_TO_SPACE)
         marks = [len(title), *(start - 2 for start in starts[1:])]
-        pieces = [spaced[: marks[0]]]
-        pieces.extend(spaced[mark + 1 : after] for mark, after in zip(marks, marks[1:]))
-        pieces.append(spaced[marks[-1] + 1 :])
+        pieces = [words[: marks[0]]]
+        pieces.extend(words[mark + 1 : after] for mark, after in pairwise(marks))
+        pieces.append(words[marks[-1] + 1 :])
         return cls(text, len(title), lower, f" {SENTENCE_MARK.join(pieces)} ", case_known, starts)
 
     def sentence_index(self, offset: int) -> int:
