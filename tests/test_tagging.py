@@ -142,6 +142,27 @@ def test_sentences_end_at_stops_but_not_at_abbreviations() -> None:
     ]
 
 
+@pytest.mark.parametrize("quote", ['"', "\u201d"])
+def test_hits_belong_to_their_own_sentence_after_quotes_and_paragraphs(quote: str) -> None:
+    text = (
+        f'Pyongyang said "the talks went well.{quote} Iran launched a missile.\n\n'
+        "In Seoul, officials said Pyongyang launched a missile."
+    )
+    found = match(LAUNCHES, "", text)
+    assert {e.snippet for e in found.evidence} == {
+        "In Seoul, officials said Pyongyang launched a missile."
+    }
+    assert score(LAUNCHES, "", f'Pyongyang said "no.{quote} Iran launched a missile.') == 0
+
+
+def test_pattern_matches_take_their_place_in_reading_order() -> None:
+    settings = theme(phrases={"missile": 0.5}, patterns={"\\bkn-?\\d\\d": 0.5})
+    found = match(settings, "", "A missile flew. A KN-23 flew. Another missile flew.")
+    assert [e.snippet for e in found.evidence] == ["A missile flew.", "A KN-23 flew."]
+    shared = match(LAUNCHES, "", "Talks ended. The KN-23 was launched as a missile test.")
+    assert [e.phrase for e in shared.evidence] == ["KN-23", "launched", "missile"]
+
+
 # Rules, context, exclusions, scores.
 
 

@@ -201,7 +201,8 @@ def _merge(found: list[Sentence], more: list[Sentence]) -> list[Sentence]:
         at = bisect_left(found, sentence[0], key=_index)
         if at < len(found) and found[at][0] == sentence[0]:
             known = found[at]
-            found[at] = (known[0], known[1] | sentence[1], known[2] + sentence[2])
+            hits = sorted(known[2] + sentence[2], key=_end)  # evidence is in reading order
+            found[at] = (known[0], known[1] | sentence[1], hits)
         else:
             found.insert(at, sentence)
     return found
@@ -209,6 +210,10 @@ def _merge(found: list[Sentence], more: list[Sentence]) -> list[Sentence]:
 
 def _index(sentence: Sentence) -> int:
     return sentence[0]
+
+
+def _end(hit: Hit) -> int:
+    return hit[0]
 
 
 def _hit(start: int, end: int, bits: int) -> Hit:
