@@ -24,8 +24,12 @@ from digest.tagging.wordings import CaseCheck, compile_pattern, is_pattern, word
 # the key, length of its words, bits, case checks).
 Segment = tuple[int, int, int, tuple[CaseCheck, ...]]
 
-# An automaton key's value: (key length, bits, segments or None, trimmed); see CompiledThemes.
-KeyValue = tuple[int, int, "tuple[Segment, ...] | None", "tuple[Segment, ...]"]
+# An automaton key's value: (key length, bits, parts or None, trimmed); see CompiledThemes.
+KeyValue = tuple[int, int, "tuple[Part, ...] | None", "tuple[Part, ...]"]
+
+# A segment as the scan reads it: the segment, then the value of its hit when it has no
+# case checks, made once here rather than for each hit.
+Part = tuple[int, int, int, tuple[CaseCheck, ...], KeyValue]
 
 # What the automata report where a sentence ends (`Document.words` marks it); told apart
 # from a key's value by identity.
@@ -78,7 +82,7 @@ class CompiledThemes:
     """Every theme, plus the automata and patterns that find all their wordings at once.
 
     Key values are `(key length, bits, None, trimmed)` when every theme reads the key whole
-    and without a case check, else `(key length, 0, segments, trimmed)`; `trimmed` is the
+    and without a case check, else `(key length, 0, parts, trimmed)`; `trimmed` is the
     themes' reading of the key without its last word, which serves when the text's last
     word runs on past the key ("test fire" in "test fireworks"). The sentence mark's value
     is `SENTENCE_END`.
@@ -297,6 +301,10 @@ def _reading(builders: list[_Builder], own: list[Any], key: str) -> tuple[Segmen
     )
 
 
+def _parts(segments: tuple[Segment, ...]) -> tuple[Part, ...]:
+    return tuple((*segment, (segment[1] + 1, segment[2], None, ())) for segment in segments)
+
+
 def _shared_automaton(builders: list[_Builder], own: list[Any], keys: set[str]) -> Any:
     if not keys:
         return None
@@ -307,9 +315,9 @@ def _shared_automaton(builders: list[_Builder], own: list[Any], keys: set[str]) 
         cut = key.rfind(" ")
         trimmed = _reading(builders, own, key[:cut]) if cut > 0 else ()
         if len(segments) == 1 and segments[0][:2] == (0, len(key) - 1) and not segments[0][3]:
-            automaton.add_word(key, (len(key), segments[0][2], None, trimmed))
+            automaton.add_word(key, (len(key), segments[0][2], None, _parts(trimmed)))
         else:
-            automaton.add_word(key, (len(key), 0, segments, trimmed))
+            automaton.add_word(key, (len(key), 0, _parts(segments), _parts(trimmed)))
     automaton.add_word(SENTENCE_MARK, SENTENCE_END)
     automaton.make_automaton()
     return automaton
