@@ -11,7 +11,7 @@ import pytest
 from digest.config import ThemeSettings, load_settings, settings_from_dict
 from digest.errors import ConfigError
 from digest.models import ThemeMatch
-from digest.tagging import build_tagger, theme_fingerprints
+from digest.tagging import build_tagger, compiler, theme_fingerprints
 from digest.tagging.evaluate import classify_items, evaluate
 from digest.tagging.matcher import RuleTagger
 from digest.tagging.text import Document
@@ -235,6 +235,19 @@ def test_a_theme_reads_its_words_whatever_other_themes_list() -> None:
     )
     text = "Missiles fell into the Sea of Japan, Japan said."
     assert alone.tag("", text)[0] == together.tag("", text)[0]
+
+
+@pytest.mark.skipif(not DEV_SET.exists(), reason=f"the shared dev set is not at {DEV_SET}")
+def test_a_scan_per_theme_tags_as_the_shared_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    themes = load_settings(REPO / "config.toml").themes
+    shared = RuleTagger(themes)
+    monkeypatch.setattr(compiler, "_MAX_JOIN_ROUNDS", 0)  # joining never settles: fall back
+    separate = RuleTagger(themes)
+    assert len(separate._compiled.automata) == len(themes) > 1
+    for line in DEV_SET.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        title, text = item["title"], item["summary"]
+        assert separate.explain(title, text) == shared.explain(title, text), item["id"]
 
 
 def test_fingerprint_changes_only_for_the_edited_theme() -> None:

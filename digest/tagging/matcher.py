@@ -36,6 +36,7 @@ _TO_SPACE = str.maketrans(dict.fromkeys(SEPARATORS, " "))
 # What Evidence(...) and ThemeMatch(...) call, without their Python-level frame.
 _new = tuple.__new__
 _END = itemgetter(0)  # of a Hit
+_INDEX = itemgetter(0)  # of a Sentence
 
 # Where a wording ends in Document.words (its end offset in Document.text) and its key's
 # value: the pair the automaton yields, kept as it comes. `_hit` makes one for a segment.
@@ -134,9 +135,7 @@ def scan(compiled: CompiledThemes, document: Document) -> tuple[int, list[Senten
             more = _scan(automaton, document)
             found = _merge(found, more) if found else more
     if compiled.patterns:
-        matched = _pattern_hits(compiled, document)
-        if matched:
-            found = _merge(found, matched)
+        found = _add_pattern_hits(compiled, document, found)
     present = 0
     for sentence in found:
         present |= sentence[1]
@@ -186,37 +185,41 @@ def _scan(automaton: Any, document: Document) -> list[Sentence]:
     return found
 
 
-def _pattern_hits(compiled: CompiledThemes, document: Document) -> list[Sentence]:
-    """The patterns' matches, grouped by sentence in text order."""
+def _add_pattern_hits(
+    compiled: CompiledThemes, document: Document, found: list[Sentence]
+) -> list[Sentence]:
+    """Put the patterns' matches into `found` (sentences in text order, changed in place),
+    each in its sentence and among its hits in reading order."""
     lower = document.lower
-    groups: dict[int, tuple[int, list[Hit]]] = {}
     for pattern, boundary, bits in compiled.patterns:
         for match in pattern.finditer(lower):
             start, end = match.span()
-            if end > start and not (boundary and start and lower[start - 1].isalnum()):
-                at = document.sentence_index(start)
-                mask, hits = groups.get(at, (0, []))
-                hits.append(_hit(start, end, bits))
-                groups[at] = (mask | bits, hits)
-    return [(at, *groups[at]) for at in sorted(groups)]
-
-
-def _merge(found: list[Sentence], more: list[Sentence]) -> list[Sentence]:
-    """Put `more` sentences into `found` (both in text order), in place; a sentence in both
-    gets the hits of both. `more` is usually short: a pattern's few matches."""
-    for sentence in more:
-        at = bisect_left(found, sentence[0], key=_index)
-        if at < len(found) and found[at][0] == sentence[0]:
-            known = found[at]
-            hits = sorted(known[2] + sentence[2], key=_END)  # evidence is in reading order
-            found[at] = (known[0], known[1] | sentence[1], hits)
-        else:
-            found.insert(at, sentence)
+            if end == start or (boundary and start and lower[start - 1].isalnum()):
+                continue
+            index = document.sentence_index(start)
+            hit = _hit(start, end, bits)
+            at = bisect_left(found, index, key=_INDEX)
+            if at < len(found) and found[at][0] == index:
+                _, mask, hits = found[at]
+                hits.insert(bisect_left(hits, end, key=_END), hit)
+                found[at] = (index, mask | bits, hits)
+            else:
+                found.insert(at, (index, bits, [hit]))
     return found
 
 
-def _index(sentence: Sentence) -> int:
-    return sentence[0]
+def _merge(found: list[Sentence], more: list[Sentence]) -> list[Sentence]:
+    """Put another automaton's sentences into `found` (both in text order), in place; a
+    sentence in both gets the hits of both. Each theme's hits come from one automaton, so
+    each theme still reads its own in order."""
+    for sentence in more:
+        at = bisect_left(found, sentence[0], key=_INDEX)
+        if at < len(found) and found[at][0] == sentence[0]:
+            known = found[at]
+            found[at] = (known[0], known[1] | sentence[1], known[2] + sentence[2])
+        else:
+            found.insert(at, sentence)
+    return found
 
 
 def _hit(start: int, end: int, bits: int) -> Hit:
