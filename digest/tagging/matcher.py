@@ -90,10 +90,10 @@ def may_match(theme: CompiledTheme, present: int) -> bool:
         return False
     if present & theme.phrase_mask:
         return True
-    return any(
-        present & test[0] == test[0] and (present & test[2]).bit_count() >= test[3]
-        for test in theme.rules
-    )
+    for all_mask, _, any_mask, min_any, *_ in theme.rules:
+        if present & all_mask == all_mask and (present & any_mask).bit_count() >= min_any:
+            return True
+    return False
 
 
 def judge(theme: CompiledTheme, mask: int) -> Verdict:
