@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,19 @@ def test_a_scan_per_theme_tags_as_the_shared_scan(monkeypatch: pytest.MonkeyPatc
         item = json.loads(line)
         title, text = item["title"], item["summary"]
         assert separate.explain(title, text) == shared.explain(title, text), item["id"]
+
+
+def test_a_pickled_tagger_tags_as_the_original(sample: RuleTagger) -> None:
+    # The ingest's worker processes get the tagger pickled.
+    copy = pickle.loads(pickle.dumps(sample))
+    title = "North Korea fires missile"
+    text = "Pyongyang launched a Hwasong-18 on Monday. Seoul and Tokyo held talks on it."
+    assert copy.explain(title, text) == sample.explain(title, text)
+    [missiles] = [m for m in copy.tag(title, text) if m.theme == "missile_tests"]
+    assert {e.snippet for e in missiles.evidence} == {
+        "North Korea fires missile",
+        "Pyongyang launched a Hwasong-18 on Monday.",
+    }
 
 
 def test_fingerprint_changes_only_for_the_edited_theme() -> None:

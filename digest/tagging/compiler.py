@@ -31,9 +31,10 @@ KeyValue = tuple[int, int, "tuple[Part, ...] | None", "tuple[Part, ...]"]
 # case checks, made once here rather than for each hit.
 Part = tuple[int, int, int, tuple[CaseCheck, ...], KeyValue]
 
-# What the automata report where a sentence ends (`Document.words` marks it); told apart
-# from a key's value by identity.
-SENTENCE_END: KeyValue = (1, 0, None, ())
+# What the automata report where a sentence ends (`Document.words` marks it): None, which
+# is no key's value and, unlike a tuple, is still itself after the tagger is pickled for
+# the ingest's worker processes.
+SENTENCE_END = None
 
 # A rule as the hot loop reads it: (all mask, none mask, any mask, min_any, weight, rule).
 RuleTest = tuple[int, int, int, int, float, "Rule"]
@@ -85,7 +86,7 @@ class CompiledThemes:
     and without a case check, else `(key length, 0, parts, trimmed)`; `trimmed` is the
     themes' reading of the key without its last word, which serves when the text's last
     word runs on past the key ("test fire" in "test fireworks"). The sentence mark's value
-    is `SENTENCE_END`.
+    is `SENTENCE_END` (None).
     """
 
     themes: tuple[CompiledTheme, ...]
