@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 SubscriberStatus = Literal["active", "paused", "unsubscribed"]
 DeliveryKind = Literal["digest", "alert"]
@@ -145,6 +145,26 @@ class Subscriber:
     alerts_checked_at: datetime | None = None
     # Alerts found during quiet hours wait until this time.
     alerts_held_until: datetime | None = None
+
+    def as_config_entry(self) -> dict[str, Any]:
+        """The reader's preferences as a [[subscribers]] entry of config.toml holds them, for
+        SubscriberSettings to validate."""
+        return {
+            "email": self.email,
+            "name": self.name,
+            "themes": list(self.themes),
+            "cadence": self.cadence,
+            "timezone": self.timezone,
+            "max_items": self.max_items,
+            "min_score": self.min_score,
+            "alerts": {
+                "themes": list(self.alerts.themes),
+                "threshold": self.alerts.threshold,
+                "daily_cap": self.alerts.daily_cap,
+                "repeat_in_digest": self.alerts.repeat_in_digest,
+            },
+            "quiet_hours": self.quiet_hours,
+        }
 
 
 @dataclass(frozen=True, slots=True)

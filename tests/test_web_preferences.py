@@ -19,7 +19,6 @@ from digest.compose import compose_digest
 from digest.config import SubscriberSettings
 from digest.links import LinkSigner
 from digest.web import create_app
-from digest.web.forms import settings_of
 from tests.conftest import NOW
 from tests.web_fixtures import BASE, LOCAL, SECRET, csrf_of, token_for
 
@@ -297,7 +296,7 @@ def test_the_page_accepts_exactly_what_config_toml_accepts(
 ) -> None:
     sub = web_app.store.get_subscriber(ANALYST)
     try:
-        SubscriberSettings.model_validate({**settings_of(sub), key: value})
+        SubscriberSettings.model_validate({**sub.as_config_entry(), key: value})
         config_accepts = True
     except ValidationError:
         config_accepts = False

@@ -184,7 +184,7 @@ def update_cmd(ctx: Context, /, subscriber: str, **options: Any) -> None:
         raise click.UsageError("nothing to change; give at least one option (see --help)")
     sub = app.store.update_subscriber(
         current.id,
-        _validated(app, _settings_of(current), options, command="update"),
+        _validated(app, current.as_config_entry(), options, command="update"),
         now=app.clock(),
     )
     click.echo(f"Updated {sub.email}; next digest: {next_digest_text(sub, app.clock())}.")
@@ -233,26 +233,6 @@ def remove(ctx: Context, subscriber: str, yes: bool) -> None:
         click.echo(
             "They stay unsubscribed while config.toml lists them; you may delete them there."
         )
-
-
-def _settings_of(sub: Subscriber) -> dict[str, Any]:
-    """A stored subscriber as the mapping SubscriberSettings validates."""
-    return {
-        "email": sub.email,
-        "name": sub.name,
-        "themes": list(sub.themes),
-        "cadence": sub.cadence,
-        "timezone": sub.timezone,
-        "max_items": sub.max_items,
-        "min_score": sub.min_score,
-        "alerts": {
-            "themes": list(sub.alerts.themes),
-            "threshold": sub.alerts.threshold,
-            "daily_cap": sub.alerts.daily_cap,
-            "repeat_in_digest": sub.alerts.repeat_in_digest,
-        },
-        "quiet_hours": sub.quiet_hours,
-    }
 
 
 def _split(value: str) -> list[str]:

@@ -140,7 +140,7 @@ def parse_preferences(
         errors["cron"] = 'Enter a cron expression, e.g. "0 18 * * 1-5", or pick daily or weekly.'
     if form.quiet == "on" and not (form.quiet_start.strip() and form.quiet_end.strip()):
         errors["quiet_hours"] = "Enter both times, or choose no quiet hours."
-    settings = settings_of(current)
+    settings = current.as_config_entry()
     settings.update(cadence=form.cadence, timezone=form.timezone, themes=form.themes)
     settings["alerts"] = {**settings["alerts"], "themes": form.alert_themes}
     if form.max_items is not None:
@@ -173,26 +173,6 @@ def parse_preferences(
         ),
         quiet_hours=checked.quiet_hours,
     ), {}
-
-
-def settings_of(sub: Subscriber) -> dict[str, Any]:
-    """A stored subscriber as the mapping SubscriberSettings validates."""
-    return {
-        "email": sub.email,
-        "name": sub.name,
-        "themes": list(sub.themes),
-        "cadence": sub.cadence,
-        "timezone": sub.timezone,
-        "max_items": sub.max_items,
-        "min_score": sub.min_score,
-        "alerts": {
-            "themes": list(sub.alerts.themes),
-            "threshold": sub.alerts.threshold,
-            "daily_cap": sub.alerts.daily_cap,
-            "repeat_in_digest": sub.alerts.repeat_in_digest,
-        },
-        "quiet_hours": sub.quiet_hours,
-    }
 
 
 def _form_errors(exc: ValidationError) -> dict[str, str]:
