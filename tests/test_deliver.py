@@ -8,7 +8,6 @@ from pathlib import Path
 from digest.deliver import FileMailer, flush_outbox, make_mailer
 from digest.errors import DeliveryError
 from digest.smtp import SmtpMailer
-from digest.store import Store
 from tests.digests import NOW
 from tests.outbox_fixtures import Outbox, run_cli, write_config
 from tests.smtp_fixtures import SmtpSink
@@ -125,36 +124,3 @@ def test_outbox_retry_resends_the_failed_and_only_those(
     assert smtp_sink.per_recipient() == {subs[0].email: 1, subs[1].email: 1, subs[3].email: 1}
     assert outbox.statuses() == {"sent": 3, "queued": 1}  # the 4xx one waits for its backoff
     assert run_cli(config, "outbox", "retry").output.startswith("No failed messages")
-
-
-def test_migration_0004_moves_queued_bytes_to_their_own_table(empty_database_url: str) -> None:
-    from alembic import command
-    from sqlalchemy import text
-
-    store = Store.open(empty_database_url, upgrade=False)
-    with store.engine.begin() as conn:
-        command.upgrade(store._alembic(conn), "0001")
-        # Rows as revision 0001 knew them: raw SQL, not today's table definitions.
-        conn.execute(
-            text(
-                "INSERT INTO subscribers (id, email, name, themes, cadence, timezone, max_items,"
-                " min_score, alert_themes, alert_threshold, alert_daily_cap, status, origin,"
-                " created_at, updated_at) VALUES (1, 'a@example.org', '', '[]', 'daily 07:00',"
-                " 'UTC', 30, 0.0, '[]', 0.8, 5, 'active', 'cli', :t, :t)"
-            ),
-            {"t": NOW.replace(tzinfo=None)},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO deliveries (id, key, kind, subscriber_id, window_start, window_end,"
-                " recipient, subject, message_id, message, status, attempts, queued_at) VALUES"
-                " (1, 'digest:1:x', 'digest', 1, :t, :t, 'a@example.org', 's', '<m@x>', :m,"
-                " 'queued', 0, :t)"
-            ),
-            {"t": NOW.replace(tzinfo=None), "m": b"From: x\r\n\r\nbody\r\n"},
-        )
-    store.upgrade()
-    (message,) = store.due_messages(NOW)
-    assert message.message == b"From: x\r\n\r\nbody\r\n" and message.interrupted == 0
-    current, head = store.schema_status()
-    assert current == head

@@ -173,15 +173,7 @@ def test_dropping_deliveries_message_keeps_every_queued_message(empty_database_u
                 ),
                 {**t, "id": item, "guid": f"g{item}", "hash": f"h{item}"},
             )
-        conn.execute(
-            text(
-                "INSERT INTO subscribers (id, email, name, themes, cadence, timezone, max_items,"
-                " min_score, alert_themes, alert_threshold, alert_daily_cap, status, origin,"
-                " created_at, updated_at) VALUES (1, 'a@example.org', '', '[]', 'daily 07:00',"
-                " 'UTC', 30, 0.0, '[]', 0.8, 5, 'active', 'cli', :t, :t)"
-            ),
-            t,
-        )
+        _insert_subscriber(conn)
         for delivery, status in ((1, "queued"), (2, "queued"), (3, "sent"), (4, "failed")):
             conn.execute(
                 text(
@@ -234,3 +226,40 @@ def test_dropping_deliveries_message_keeps_every_queued_message(empty_database_u
         assert "message" in _columns(conn, "deliveries")
         assert set(conn.execute(text("SELECT message FROM deliveries")).scalars()) == {b""}
     store.close()
+
+
+def test_migration_0004_moves_queued_bytes_to_their_own_table(empty_database_url: str) -> None:
+    from alembic import command
+
+    store = Store.open(empty_database_url, upgrade=False)
+    with store.engine.begin() as conn:
+        command.upgrade(store._alembic(conn), "0001")
+        # Rows as revision 0001 knew them: raw SQL, not today's table definitions.
+        _insert_subscriber(conn)
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (id, key, kind, subscriber_id, window_start, window_end,"
+                " recipient, subject, message_id, message, status, attempts, queued_at) VALUES"
+                " (1, 'digest:1:x', 'digest', 1, :t, :t, 'a@example.org', 's', '<m@x>', :m,"
+                " 'queued', 0, :t)"
+            ),
+            {"t": NOW.replace(tzinfo=None), "m": b"From: x\r\n\r\nbody\r\n"},
+        )
+    store.upgrade()
+    (message,) = store.due_messages(NOW)
+    assert message.message == b"From: x\r\n\r\nbody\r\n" and message.interrupted == 0
+    current, head = store.schema_status()
+    assert current == head
+
+
+def _insert_subscriber(conn: Connection) -> None:
+    """Subscriber 1 as every revision since 0001 stores it: raw SQL, not today's tables."""
+    conn.execute(
+        text(
+            "INSERT INTO subscribers (id, email, name, themes, cadence, timezone, max_items,"
+            " min_score, alert_themes, alert_threshold, alert_daily_cap, status, origin,"
+            " created_at, updated_at) VALUES (1, 'a@example.org', '', '[]', 'daily 07:00',"
+            " 'UTC', 30, 0.0, '[]', 0.8, 5, 'active', 'cli', :t, :t)"
+        ),
+        {"t": NOW.replace(tzinfo=None)},
+    )
