@@ -156,6 +156,18 @@ def test_hits_belong_to_their_own_sentence_after_quotes_and_paragraphs(quote: st
     assert score(LAUNCHES, "", f'Pyongyang said "no.{quote} Iran launched a missile.') == 0
 
 
+def test_a_capital_whose_lowercase_is_longer_keeps_every_offset() -> None:
+    # "İ".lower() is two characters; the title must still end where it ends.
+    document = Document.parse("İzmir talks in Ankara", "Pyongyang launched a missile. So?")
+    assert [document.sentence(i) for i in range(len(document.starts) + 1)] == [
+        "İzmir talks in Ankara",
+        "Pyongyang launched a missile.",
+        "So?",
+    ]
+    assert score(LAUNCHES, "Ankara, İzmir", "Pyongyang launched a missile.") > 0
+    assert score(theme(phrases={"izmir": 1}), "Talks in İZMİR") > 0
+
+
 def test_pattern_matches_take_their_place_in_reading_order() -> None:
     settings = theme(phrases={"missile": 0.5}, patterns={"\\bkn-?\\d\\d": 0.5})
     found = match(settings, "", "A missile flew. A KN-23 flew. Another missile flew.")

@@ -232,9 +232,7 @@ def _checked(document: Document, start: int, checks: tuple[CaseCheck, ...]) -> i
     bits = 0
     for offset, size, form, extra in checks:
         found = document.text[start + offset : start + offset + size]
-        if not document.case_known or (
-            found.translate(_TO_SPACE) == form if form else found.isupper()
-        ):
+        if found.translate(_TO_SPACE) == form if form else found.isupper():
             bits |= extra
     return bits
 

@@ -98,7 +98,6 @@ class Document:
     title_end: int
     lower: str
     words: str
-    case_known: bool
     starts: list[int]
     _sentences: dict[int, str] = field(default_factory=dict)
 
@@ -114,19 +113,18 @@ class Document:
             spaced[len(title)] = _MARK_BYTE
             for start in starts[1:]:
                 spaced[start - 2] = _MARK_BYTE
-            return cls(text, len(title), lower, f" {spaced.decode('ascii')} ", True, starts)
+            return cls(text, len(title), lower, f" {spaced.decode('ascii')} ", starts)
         text = text.translate(_TYPOGRAPHY)
         lower = text.lower()
-        case_known = len(lower) == len(text)
-        if not case_known:  # a rare character whose lowercase is longer: match without case
-            text = lower
+        if len(lower) != len(text):  # "İ" lowercases to "i" and a dot: keep the "i" alone
+            lower = "".join(c.lower()[:1] for c in text)
         starts = _sentence_starts(text, len(title))
         words = lower.translate(_TO_SPACE)
         marks = [len(title), *(start - 2 for start in starts[1:])]
         pieces = [words[: marks[0]]]
         pieces.extend(words[mark + 1 : after] for mark, after in pairwise(marks))
         pieces.append(words[marks[-1] + 1 :])
-        return cls(text, len(title), lower, f" {SENTENCE_MARK.join(pieces)} ", case_known, starts)
+        return cls(text, len(title), lower, f" {SENTENCE_MARK.join(pieces)} ", starts)
 
     def sentence_index(self, offset: int) -> int:
         """Which sentence an offset of `text` is in; sentence 0 is the title."""
