@@ -1,6 +1,7 @@
 """The rule tagger: per-sentence co-occurrence of term groups, scored with evidence.
 
-One automaton pass finds the wordings of every theme. A theme whose context is never
+One automaton pass finds the wordings of every theme and, from the marks `Document` puts
+in the matched text, where each sentence ends. A theme whose context is never
 mentioned scores 0. Otherwise each sentence adds the weight of the strongest rule it
 satisfies, less the weight of the exclusions in it (the title counts `title_weight` times),
 and the total `raw` becomes a score of `1 - exp(-raw)`, in [0, 1].
@@ -8,10 +9,9 @@ and the total `raw` becomes a score of `1 - exp(-raw)`, in [0, 1].
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left
 from collections.abc import Mapping
-from math import floor
+from math import exp, floor
 from operator import itemgetter
 from typing import Any
 
@@ -39,7 +39,7 @@ _END = itemgetter(0)  # of a Hit
 _INDEX = itemgetter(0)  # of a Sentence
 
 # Where a wording ends in Document.words (its end offset in Document.text) and its key's
-# value: the pair the automaton yields, kept as it comes. `_hit` makes one for a segment.
+# value: the pair the automaton yields, kept as it comes. `_hit` makes one for a pattern.
 Hit = tuple[int, KeyValue]
 Sentence = tuple[int, int, list[Hit]]  # index, OR of the hits' bits, hits
 Verdict = tuple[float, "Rule | None", float]  # weight less exclusions, rule, exclusions
@@ -303,7 +303,7 @@ def _match(
         penalised.sort(key=lambda p: (-p[0], p[1][0]))
         for penalty, sentence in penalised[:_MAX_EVIDENCE]:
             _evidence(penalties, document, sentence, theme.exclusion_mask, -penalty)
-    score = _round4(1.0 - math.exp(-raw))
+    score = _round4(1.0 - exp(-raw))
     return _new(ThemeMatch, (theme.id, score, tuple(evidence), tuple(penalties)))
 
 
