@@ -43,7 +43,15 @@ from digest import mime
 from digest.config import Settings, settings_from_dict
 from digest.deliver import flush_outbox, make_mailer
 from digest.links import Links, LinkSigner
-from digest.models import Digest, DigestEntry, DigestSection, Evidence, Item, Subscriber
+from digest.models import (
+    Digest,
+    DigestEntry,
+    DigestSection,
+    Evidence,
+    Item,
+    RenderedEmail,
+    Subscriber,
+)
 from digest.render import Renderer
 from digest.store import Store
 
@@ -82,8 +90,8 @@ def make_settings(folder: Path, port: int) -> Settings:
 
 
 def theme_combinations(count: int = 50) -> list[tuple[str, ...]]:
-    pairs = list(itertools.combinations(THEMES, 2))
-    triples = list(itertools.combinations(THEMES, 3))
+    pairs: list[tuple[str, ...]] = list(itertools.combinations(THEMES, 2))
+    triples: list[tuple[str, ...]] = list(itertools.combinations(THEMES, 3))
     return (pairs + triples)[:count]
 
 
@@ -181,7 +189,7 @@ def profile(fn: Callable[[], object], sort: str, lines: int) -> str:
     return text[text.index("   ncalls") :] if "   ncalls" in text else text
 
 
-def email_package_build(rendered: Any, recipient: str) -> bytes:
+def email_package_build(rendered: RenderedEmail, recipient: str) -> bytes:
     message = EmailMessage(policy=SMTP_POLICY.clone(max_line_length=998))
     message["From"] = "Benchmark Watch <digest@example.org>"
     message["To"] = recipient
@@ -215,7 +223,7 @@ def main() -> None:
 
         def render_and_build(
             i: int, links: list[Links] = links, digests: list[Digest] = digests
-        ) -> tuple[Any, bytes]:
+        ) -> tuple[RenderedEmail, bytes]:
             d = digests[i]
             key = f"digest:{d.subscriber.id}:2026-11-22T12:00Z"
             rendered = renderer.render_digest(d, links=links[i], key=key, now=NOW)
@@ -311,12 +319,13 @@ def main() -> None:
                 replace(d, subscriber=replace(d.subscriber, name=f"{d.subscriber.name} {r}"))
                 for d in digests
             ]
-            timings["ours"].append(
-                per_call(
-                    lambda i, rl=round_links, rd=renamed: render_and_build(sample[i], rl, rd),
-                    len(sample),
-                )
-            )
+
+            def ours_build(
+                i: int, rl: list[Links] = round_links, rd: list[Digest] = renamed
+            ) -> tuple[RenderedEmail, bytes]:
+                return render_and_build(sample[i], rl, rd)
+
+            timings["ours"].append(per_call(ours_build, len(sample)))
             again = LinkSigner(f"benchmark-key-{r}-again", "https://digest.example.org")
             rendered_sample = [
                 renderer.render_digest(
@@ -336,28 +345,22 @@ def main() -> None:
                     50,
                 )
             )
-            timings["email"].append(
-                per_call(lambda i, rs=rendered_sample: email_package_build(rs[i], "r@x.org"), 100)
-            )
-            timings["mime"].append(
-                per_call(
-                    lambda i, rs=rendered_sample: renderer.build_message(
-                        rs[i], recipient="r@example.org", date=NOW
-                    ),
-                    100,
-                )
-            )
+
+            def email_build(i: int, rs: list[RenderedEmail] = rendered_sample) -> bytes:
+                return email_package_build(rs[i], "r@x.org")
+
+            def mime_build(i: int, rs: list[RenderedEmail] = rendered_sample) -> bytes:
+                return renderer.build_message(rs[i], recipient="r@example.org", date=NOW)
+
+            def cold_build(i: int, rs: list[RenderedEmail] = rendered_sample) -> bytes:
+                mime._QP = mime.QuotedPrintable()
+                return renderer.build_message(rs[100 + i], recipient="r@example.org", date=NOW)
+
+            timings["email"].append(per_call(email_build, 100))
+            timings["mime"].append(per_call(mime_build, 100))
             # The worst case: nothing shared with an earlier reader, nothing remembered.
             remembered = mime._QP
-            timings["cold"].append(
-                per_call(
-                    lambda i, rs=rendered_sample: (
-                        setattr(mime, "_QP", mime.QuotedPrintable()),
-                        renderer.build_message(rs[100 + i], recipient="r@example.org", date=NOW),
-                    ),
-                    100,
-                )
-            )
+            timings["cold"].append(per_call(cold_build, 100))
             mime._QP = remembered
         med = {k: statistics.median(v) * 1000 for k, v in timings.items()}
         render_profile = profile(lambda: [render_and_build(i) for i in sample], "cumulative", 14)

@@ -171,7 +171,7 @@ def embed(
     started = time.perf_counter()
     whole = encode([" ".join(d.text.split()) for d in documents])
     middle = time.perf_counter()
-    per_item = [[d.sentence(i) for i in range(len(d.sentence_starts()) + 1)] for d in documents]
+    per_item = [[d.sentence(i) for i in range(len(d.starts) + 1)] for d in documents]
     flat = encode([s for sentences in per_item for s in sentences])
     seconds = (middle - started, time.perf_counter() - middle)
     sentences, start = [], 0

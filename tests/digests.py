@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from digest.links import Links
 from digest.models import (
+    DeliveryKind,
     Digest,
     DigestEntry,
     DigestSection,
@@ -82,7 +83,7 @@ def make_digest(
     sub: Subscriber | None = None,
     *,
     items_per_theme: tuple[int, ...] = (2, 1),
-    kind: str = "digest",
+    kind: DeliveryKind = "digest",
     hostile: bool = False,
     omitted: int = 0,
 ) -> Digest:
@@ -109,7 +110,7 @@ def make_digest(
             sections.append(DigestSection(theme, labels.get(theme, theme), tuple(entries)))
     return Digest(
         title="Korea Watch",
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         subscriber=sub,
         window_start=NOW - timedelta(days=1),
         window_end=NOW,

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from digest.cli import cli
 from digest.config import Settings, load_settings
@@ -95,5 +95,5 @@ def outbox(tmp_path: Path, smtp_sink: SmtpSink) -> Outbox:
     return Outbox(write_config(tmp_path, smtp_sink.port))
 
 
-def run_cli(config: Path, *args: str):  # type: ignore[no-untyped-def]
+def run_cli(config: Path, *args: str) -> Result:
     return CliRunner(env={"COLUMNS": "250"}).invoke(cli, ["--config", str(config), *args])

@@ -33,4 +33,4 @@ def render(renderer: Renderer, digest: Digest) -> RenderedEmail:
 
 
 def parse(raw: bytes) -> EmailMessage:
-    return email.message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(raw, policy=policy.default)

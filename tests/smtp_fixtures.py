@@ -8,6 +8,7 @@ message, before any reply. Only accepted messages are recorded.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
 import ssl
@@ -17,11 +18,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 Fault = Callable[[int], str | None]
 
@@ -34,7 +36,7 @@ class Received:
 
     @property
     def message(self) -> EmailMessage:
-        return email.message_from_bytes(self.data, policy=policy.default)  # type: ignore[return-value]
+        return email.message_from_bytes(self.data, policy=policy.default)
 
     @property
     def message_id(self) -> str:
@@ -73,6 +75,8 @@ class _Handler:
         server.pending_reply = None
         if reply:
             return str(reply)
+        # By DATA, aiosmtpd has the sender and, as decode_data is off, the content as bytes.
+        assert envelope.mail_from is not None and isinstance(envelope.content, bytes)
         got = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
         with self.sink.lock:
             self.sink.received.append(got)
@@ -93,12 +97,13 @@ class _FaultySMTP(SMTP):
 
     async def smtp_DATA(self, arg: str) -> None:  # noqa: N802
         if self.envelope is None or not self.envelope.rcpt_tos:
-            return await super().smtp_DATA(arg)
+            await super().smtp_DATA(arg)
+            return
         _, action = self.sink.decide()
         if action == "drop":
             await self.push("354 End data with <CR><LF>.<CR><LF>")
             await self._reader.read(2048)  # part of the message, then the line goes dead
-            assert self.transport is not None
+            assert isinstance(self.transport, asyncio.Transport)
             self.transport.abort()
             return
         self.pending_reply = action
@@ -139,7 +144,7 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
-def smtp_tls_sink(tmp_path: Any) -> Iterator[tuple[SmtpSink, str]]:
+def smtp_tls_sink(tmp_path: Path) -> Iterator[tuple[SmtpSink, str]]:
     """A server that requires STARTTLS and AUTH (user "digest", password "secret").
 
     Yields the sink and the path of the CA certificate that signed its certificate.
@@ -150,7 +155,7 @@ def smtp_tls_sink(tmp_path: Any) -> Iterator[tuple[SmtpSink, str]]:
     holder: dict[str, SmtpSink] = {}
 
     def authenticate(
-        server: Any, session: Session, envelope: Envelope, mechanism: str, data: Any
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: LoginPassword
     ) -> AuthResult:
         ok = data.login == b"digest" and data.password == b"secret"
         if ok:
@@ -167,7 +172,7 @@ def smtp_tls_sink(tmp_path: Any) -> Iterator[tuple[SmtpSink, str]]:
         controller.stop()
 
 
-def _self_signed(folder: Any) -> tuple[str, str]:
+def _self_signed(folder: Path) -> tuple[str, str]:
     from datetime import UTC, datetime, timedelta
     from ipaddress import IPv4Address
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from email import policy
 from pathlib import Path
@@ -24,7 +25,7 @@ def alert_reader(*, cap: int = 5, more: str = "", quiet: str | None = None) -> s
 
 
 @pytest.fixture
-def make(tmp_path: Path, clock: Clock):
+def make(tmp_path: Path, clock: Clock) -> Iterator[Callable[[str], tuple[App, Items]]]:
     opened: list[App] = []
 
     def _make(subscribers: str) -> tuple[App, Items]:
@@ -37,7 +38,9 @@ def make(tmp_path: Path, clock: Clock):
         app.close()
 
 
-def test_new_items_at_the_threshold_go_out_in_one_alert(make, clock: Clock) -> None:
+def test_new_items_at_the_threshold_go_out_in_one_alert(
+    make: Callable[[str], tuple[App, Items]], clock: Clock
+) -> None:
     app, stored = make(alert_reader())
     clock.now += timedelta(minutes=5)
     high = [stored.add({"alpha": 0.9}, clock.now), stored.add({"alpha": 0.8}, clock.now)]
@@ -48,13 +51,17 @@ def test_new_items_at_the_threshold_go_out_in_one_alert(make, clock: Clock) -> N
     assert delivered(app, "a@example.org", "alert") == [sorted(high)]
 
 
-def test_items_stored_before_the_reader_subscribed_are_not_alerted(make, clock: Clock) -> None:
+def test_items_stored_before_the_reader_subscribed_are_not_alerted(
+    make: Callable[[str], tuple[App, Items]], clock: Clock
+) -> None:
     app, stored = make(alert_reader())
     stored.add({"alpha": 0.9}, NOW - timedelta(hours=1))
     assert send_alerts(app, clock.now).queued == []
 
 
-def test_an_alerted_item_is_not_repeated_in_the_next_digest(make, clock: Clock) -> None:
+def test_an_alerted_item_is_not_repeated_in_the_next_digest(
+    make: Callable[[str], tuple[App, Items]], clock: Clock
+) -> None:
     app, stored = make(alert_reader())
     clock.now += timedelta(minutes=5)
     alerted = stored.add({"alpha": 0.9}, clock.now)
@@ -65,7 +72,9 @@ def test_an_alerted_item_is_not_repeated_in_the_next_digest(make, clock: Clock) 
     assert delivered(app, "a@example.org", "alert") == [[alerted]]
 
 
-def test_repeat_in_digest_lists_alerted_items_again(make, clock: Clock) -> None:
+def test_repeat_in_digest_lists_alerted_items_again(
+    make: Callable[[str], tuple[App, Items]], clock: Clock
+) -> None:
     app, stored = make(alert_reader(more="repeat_in_digest = true\n"))
     clock.now += timedelta(minutes=5)
     alerted = stored.add({"alpha": 0.9}, clock.now)
@@ -74,7 +83,9 @@ def test_repeat_in_digest_lists_alerted_items_again(make, clock: Clock) -> None:
     assert delivered(app, "a@example.org", "digest") == [[alerted]]
 
 
-def test_quiet_hours_hold_alerts_until_they_end(make, clock: Clock) -> None:
+def test_quiet_hours_hold_alerts_until_they_end(
+    make: Callable[[str], tuple[App, Items]], clock: Clock
+) -> None:
     app, stored = make(alert_reader(quiet="22:00-07:00"))
     clock.now = at("2026-11-22T23:00")
     item = stored.add({"alpha": 0.9}, clock.now)
@@ -86,7 +97,9 @@ def test_quiet_hours_hold_alerts_until_they_end(make, clock: Clock) -> None:
     assert delivered(app, "a@example.org", "alert") == [[item]]
 
 
-def test_held_alerts_go_out_with_the_send_job_when_quiet_hours_end(make, clock: Clock) -> None:
+def test_held_alerts_go_out_with_the_send_job_when_quiet_hours_end(
+    make: Callable[[str], tuple[App, Items]], clock: Clock
+) -> None:
     app, stored = make(alert_reader(quiet="22:00-07:00"))
     send_due(app, clock.now)  # the first digest, so that the next one is not due yet
     clock.now = at("2026-11-22T23:00")
@@ -105,7 +118,9 @@ def test_quiet_hours_in_the_readers_zone_across_midnight() -> None:
     assert quiet_until(None, seoul, NOW) is None
 
 
-def test_the_daily_cap_counts_alert_emails_per_local_day(make, clock: Clock) -> None:
+def test_the_daily_cap_counts_alert_emails_per_local_day(
+    make: Callable[[str], tuple[App, Items]], clock: Clock
+) -> None:
     app, stored = make(alert_reader(cap=1))
     clock.now = at("2026-11-22T13:00")
     stored.add({"alpha": 0.9}, clock.now)
@@ -124,7 +139,9 @@ def test_the_daily_cap_counts_alert_emails_per_local_day(make, clock: Clock) -> 
     assert capped_item in digest_items
 
 
-def test_paused_readers_get_no_alerts_and_none_for_the_pause(make, clock: Clock) -> None:
+def test_paused_readers_get_no_alerts_and_none_for_the_pause(
+    make: Callable[[str], tuple[App, Items]], clock: Clock
+) -> None:
     app, stored = make(alert_reader())
     sub = app.store.get_subscriber("a@example.org")
     app.store.set_status(sub.id, "paused", now=clock.now)
@@ -158,4 +175,6 @@ def test_ingest_sends_alerts_at_once_through_the_outbox(tmp_path: Path, clock: C
     [eml] = (tmp_path / "outbox").glob("*-alert-*.eml")
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert message["Auto-Submitted"] == "auto-generated"
-    assert "Alpha news" in message.get_body(("plain",)).get_content()
+    plain = message.get_body(("plain",))
+    assert plain is not None
+    assert "Alpha news" in plain.get_content()

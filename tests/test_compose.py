@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +15,7 @@ from sqlalchemy import select
 
 from digest.app import App
 from digest.compose import compose_digest, compose_digests
+from digest.models import Digest
 from digest.schedule import send_due, send_now
 from digest.store.schema import deliveries, delivery_items, items
 from tests.conftest import NOW, Clock
@@ -20,7 +23,7 @@ from tests.scenario import Items, delivered, reader, write_deployment
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, clock: Clock):
+def deployment(tmp_path: Path, clock: Clock) -> Iterator[tuple[App, Items]]:
     """An app with three readers: alpha (limit 3), alpha+gamma, and beta with min score."""
     config = write_deployment(
         tmp_path,
@@ -33,15 +36,15 @@ def deployment(tmp_path: Path, clock: Clock):
     app.close()
 
 
-def compose(app: App, email: str):
+def compose(app: App, email: str) -> Digest:
     return compose_digest(app.store, app.settings, app.store.get_subscriber(email), NOW)
 
 
-def titles(digest) -> list[str]:
+def titles(digest: Digest) -> list[str]:
     return [e.item.title for e in digest.entries]
 
 
-def test_compose_skips_items_outside_window(deployment, clock: Clock) -> None:
+def test_compose_skips_items_outside_window(deployment: tuple[App, Items], clock: Clock) -> None:
     app, stored = deployment
     stored.add({"alpha": 0.9}, NOW - timedelta(days=8), title="too old")
     stored.add({"alpha": 0.9}, NOW - timedelta(days=2), title="in window")
@@ -52,7 +55,9 @@ def test_compose_skips_items_outside_window(deployment, clock: Clock) -> None:
     assert digest.window_start == NOW - timedelta(days=7) and digest.window_end == NOW
 
 
-def test_compose_window_starts_at_the_last_delivered_digest(deployment, clock: Clock) -> None:
+def test_compose_window_starts_at_the_last_delivered_digest(
+    deployment: tuple[App, Items], clock: Clock
+) -> None:
     app, stored = deployment
     stored.add({"alpha": 0.9}, NOW - timedelta(hours=3), title="before")
     send_now(app, NOW - timedelta(hours=2), [app.store.get_subscriber("a@example.org")])
@@ -63,7 +68,7 @@ def test_compose_window_starts_at_the_last_delivered_digest(deployment, clock: C
     assert (digest.window_start, titles(digest)) == (NOW - timedelta(hours=2), ["after"])
 
 
-def test_compose_ranks_by_score_then_recency(deployment) -> None:
+def test_compose_ranks_by_score_then_recency(deployment: tuple[App, Items]) -> None:
     app, stored = deployment
     stored.add({"alpha": 0.6}, NOW - timedelta(hours=5), title="low")
     stored.add({"alpha": 0.9}, NOW - timedelta(hours=4), title="high, older")
@@ -74,7 +79,7 @@ def test_compose_ranks_by_score_then_recency(deployment) -> None:
     assert titles(digest) == ["high, newer", "high, older", "low"]
 
 
-def test_compose_groups_by_theme_in_config_order(deployment) -> None:
+def test_compose_groups_by_theme_in_config_order(deployment: tuple[App, Items]) -> None:
     app, stored = deployment
     stored.add({"gamma": 0.9}, NOW - timedelta(hours=2), title="g")
     stored.add({"alpha": 0.6}, NOW - timedelta(hours=2), title="a")
@@ -85,7 +90,7 @@ def test_compose_groups_by_theme_in_config_order(deployment) -> None:
     assert [(s.theme, s.label) for s in digest.sections] == [("alpha", "Alpha"), ("gamma", "Gamma")]
 
 
-def test_an_item_in_two_themes_appears_once_under_its_best(deployment) -> None:
+def test_an_item_in_two_themes_appears_once_under_its_best(deployment: tuple[App, Items]) -> None:
     app, stored = deployment
     stored.add({"alpha": 0.6, "gamma": 0.8}, NOW - timedelta(hours=2), title="both")
     digest = compose_digest(
@@ -97,7 +102,9 @@ def test_an_item_in_two_themes_appears_once_under_its_best(deployment) -> None:
     assert digest.entries[0].score == 0.8
 
 
-def test_a_story_from_two_sources_appears_once_naming_the_other(deployment) -> None:
+def test_a_story_from_two_sources_appears_once_naming_the_other(
+    deployment: tuple[App, Items],
+) -> None:
     app, stored = deployment
     first = stored.add({"alpha": 0.7}, NOW - timedelta(hours=3), title="wire report")
     stored.add({"alpha": 0.9}, NOW - timedelta(hours=2), source="other", story_of=first)
@@ -106,7 +113,7 @@ def test_a_story_from_two_sources_appears_once_naming_the_other(deployment) -> N
     assert (entry.source_title, entry.also_reported_by) == ("Other", ("Wire",))
 
 
-def test_item_limit_counts_what_was_left_out(deployment) -> None:
+def test_item_limit_counts_what_was_left_out(deployment: tuple[App, Items]) -> None:
     app, stored = deployment
     for hours in range(5):
         stored.add({"alpha": 0.9}, NOW - timedelta(hours=hours + 1))
@@ -114,7 +121,9 @@ def test_item_limit_counts_what_was_left_out(deployment) -> None:
     assert (len(digest.entries), digest.omitted) == (3, 2)
 
 
-def test_min_score_hides_weaker_items_and_theme_threshold_still_applies(deployment) -> None:
+def test_min_score_hides_weaker_items_and_theme_threshold_still_applies(
+    deployment: tuple[App, Items],
+) -> None:
     app, stored = deployment
     stored.add({"beta": 0.65}, NOW - timedelta(hours=1), title="weak")
     stored.add({"beta": 0.75}, NOW - timedelta(hours=1), title="strong")
@@ -126,7 +135,9 @@ def test_min_score_hides_weaker_items_and_theme_threshold_still_applies(deployme
     assert titles(ag) == ["gamma at its threshold"]
 
 
-def test_compose_leaves_out_items_already_queued_for_the_reader(deployment) -> None:
+def test_compose_leaves_out_items_already_queued_for_the_reader(
+    deployment: tuple[App, Items],
+) -> None:
     app, stored = deployment
     stored.add({"alpha": 0.9}, NOW - timedelta(hours=2), title="sent")
     sub = app.store.get_subscriber("ag@example.org")
@@ -137,7 +148,9 @@ def test_compose_leaves_out_items_already_queued_for_the_reader(deployment) -> N
     assert titles(digest) == ["new"]
 
 
-def test_composing_many_readers_together_equals_one_at_a_time(deployment) -> None:
+def test_composing_many_readers_together_equals_one_at_a_time(
+    deployment: tuple[App, Items],
+) -> None:
     app, stored = deployment
     for n in range(12):
         scores = {"alpha": 0.5 + n / 30, "beta": 0.9 - n / 30, "gamma": 0.4 + (n % 3) / 5}
@@ -211,7 +224,9 @@ steps = st.one_of(
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(plan=st.lists(steps, min_size=1, max_size=14))
-def test_compose_never_repeats_an_item_nor_leaks_one_from_outside_its_window(plan) -> None:
+def test_compose_never_repeats_an_item_nor_leaks_one_from_outside_its_window(
+    plan: list[tuple[str, Any]],
+) -> None:
     from digest.alerts import send_alerts
 
     with tempfile.TemporaryDirectory() as folder:

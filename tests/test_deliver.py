@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 from digest.deliver import FileMailer, flush_outbox, make_mailer
 from digest.errors import DeliveryError
 from digest.smtp import SmtpMailer
+from digest.store.outbox import OutboxMessage
 from tests.digests import NOW
 from tests.outbox_fixtures import Outbox, run_cli, write_config
 from tests.smtp_fixtures import SmtpSink
@@ -58,7 +60,7 @@ def test_the_last_outcome_is_kept_when_the_next_attempt_fails_before_it_starts(
     subs = outbox.queue(3)
 
     class LostBeforeMail(SmtpMailer):
-        def send(self, message, ready=None):  # type: ignore[no-untyped-def]
+        def send(self, message: OutboxMessage, ready: Callable[[], None] | None = None) -> str:
             if message.recipient == subs[1].email:
                 self._drop()
                 raise DeliveryError("connection lost before MAIL", recipient=message.recipient)

@@ -15,7 +15,7 @@ from digest.deliver import LEASE, flush_outbox, make_mailer
 from tests.conftest import REPO
 from tests.digests import NOW
 from tests.outbox_fixtures import Outbox, run_cli
-from tests.smtp_fixtures import SmtpSink
+from tests.smtp_fixtures import Received, SmtpSink
 
 # -- the lease -------------------------------------------------------------------------------------
 
@@ -111,7 +111,7 @@ def test_the_unavoidable_duplicate_carries_the_same_message_id(
     config = outbox.settings.base_dir / "config.toml"
     senders: list[subprocess.Popen[bytes]] = []
 
-    def kill_after_accepting_the_second(received):  # type: ignore[no-untyped-def]
+    def kill_after_accepting_the_second(received: Received) -> None:
         if len(smtp_sink.received) == 2:  # accepted, but the 250 never reaches the sender
             senders[-1].send_signal(signal.SIGKILL)
             senders[-1].wait()

@@ -1,19 +1,21 @@
 """Ingestion end to end, against a real HTTP server on 127.0.0.1 and a fresh SQLite file."""
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from digest.app import App
 from digest.compose import compose_digest
 from digest.ingest import refresh_source
 from digest.sources.fetch import make_client
-from tests.conftest import FeedServer, write_config
+from tests.conftest import Clock, FeedServer, write_config
 from tests.ingest_fixtures import THEMES, config_with, feed, ingest, run
 
 # -- fetching -------------------------------------------------------------------------
 
 
 def test_feed_over_http_is_stored_and_tagged(
-    tmp_path: Path, feed_server: FeedServer, open_app
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     app = open_app(config_with(tmp_path, ("small", feed_server.url("small.xml"))))
     result = ingest(app)["small"]
@@ -26,7 +28,7 @@ def test_feed_over_http_is_stored_and_tagged(
 
 
 def test_second_fetch_sends_the_etag_and_a_304_costs_no_parse(
-    tmp_path: Path, feed_server: FeedServer, open_app
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     app = open_app(config_with(tmp_path, ("etag", feed_server.url("small.xml?etag-test"))))
     ingest(app)
@@ -36,7 +38,7 @@ def test_second_fetch_sends_the_etag_and_a_304_costs_no_parse(
 
 
 def test_last_modified_is_sent_back_and_honoured(
-    tmp_path: Path, feed_server: FeedServer, open_app
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     app = open_app(config_with(tmp_path, ("lm", feed_server.url("lastmod/small.xml"))))
     ingest(app)
@@ -45,7 +47,7 @@ def test_last_modified_is_sent_back_and_honoured(
 
 
 def test_a_failing_source_is_recorded_and_the_others_go_on(
-    tmp_path: Path, feed_server: FeedServer, open_app
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     app = open_app(
         config_with(
@@ -64,7 +66,7 @@ def test_a_failing_source_is_recorded_and_the_others_go_on(
 
 
 def test_gone_feed_is_disabled_until_resumed(
-    tmp_path: Path, feed_server: FeedServer, open_app
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     config = config_with(tmp_path, ("gone", feed_server.url("410")))
     app = open_app(config)
@@ -76,7 +78,7 @@ def test_gone_feed_is_disabled_until_resumed(
 
 
 def test_retry_after_sets_the_next_check_on_429_and_503(
-    tmp_path: Path, feed_server: FeedServer, open_app
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     config = config_with(
         tmp_path,
@@ -92,7 +94,7 @@ def test_retry_after_sets_the_next_check_on_429_and_503(
 
 
 def test_errors_back_off_then_pause_the_source(
-    tmp_path: Path, feed_server: FeedServer, open_app, clock
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App], clock: Clock
 ) -> None:
     app = open_app(
         config_with(tmp_path, ("flaky", feed_server.url("500")), ingest="error_limit = 3")
@@ -110,7 +112,7 @@ def test_errors_back_off_then_pause_the_source(
 
 
 def test_a_feed_ttl_and_cache_control_stretch_the_interval(
-    tmp_path: Path, feed_server: FeedServer, open_app
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     app = open_app(
         config_with(
@@ -126,7 +128,7 @@ def test_a_feed_ttl_and_cache_control_stretch_the_interval(
 
 
 def test_redirects_to_other_schemes_and_loops_are_refused(
-    tmp_path: Path, feed_server: FeedServer, open_app
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     app = open_app(
         config_with(
@@ -139,7 +141,7 @@ def test_redirects_to_other_schemes_and_loops_are_refused(
 
 
 def test_a_permanent_redirect_is_remembered_and_a_temporary_one_is_not(
-    tmp_path: Path, feed_server: FeedServer, open_app
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     app = open_app(
         config_with(
@@ -157,7 +159,7 @@ def test_a_permanent_redirect_is_remembered_and_a_temporary_one_is_not(
 
 
 def test_a_permanent_redirect_updates_the_address_of_an_added_source(
-    sample_config: Path, feed_server: FeedServer, open_app
+    sample_config: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     app = open_app(sample_config)
     app.store.add_source(
@@ -167,7 +169,9 @@ def test_a_permanent_redirect_updates_the_address_of_an_added_source(
     assert app.store.get_source("added").location == feed_server.url("atom10.atom")
 
 
-def test_timeouts_are_recorded_errors(tmp_path: Path, feed_server: FeedServer, open_app) -> None:
+def test_timeouts_are_recorded_errors(
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
+) -> None:
     app = open_app(
         config_with(
             tmp_path,
@@ -187,7 +191,7 @@ def test_timeouts_are_recorded_errors(tmp_path: Path, feed_server: FeedServer, o
 
 
 def test_ingesting_the_sample_sources_twice_stores_nothing_new(
-    sample_config: Path, open_app
+    sample_config: Path, open_app: Callable[[Path], App]
 ) -> None:
     app = open_app(sample_config)
     first = ingest(app)
@@ -198,7 +202,7 @@ def test_ingesting_the_sample_sources_twice_stores_nothing_new(
 
 
 def test_changed_content_updates_in_place_and_keeps_first_seen(
-    tmp_path: Path, feed_server: FeedServer, open_app, clock
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App], clock: Clock
 ) -> None:
     feed_server.overrides["/changing.xml"] = feed(("g1", "https://e.example/1", "Draft", "v1"))
     app = open_app(config_with(tmp_path, ("c", feed_server.url("changing.xml"))))
@@ -212,7 +216,7 @@ def test_changed_content_updates_in_place_and_keeps_first_seen(
 
 
 def test_links_differing_only_by_tracking_parameters_are_one_item(
-    tmp_path: Path, feed_server: FeedServer, open_app
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     link = "https://e.example/story"
     feed_server.overrides["/tracked.xml"] = feed(("", f"{link}?utm_source=a", "Story", "x"))
@@ -225,7 +229,7 @@ def test_links_differing_only_by_tracking_parameters_are_one_item(
 
 
 def test_items_sharing_a_link_but_not_a_guid_stay_two_items(
-    tmp_path: Path, feed_server: FeedServer, open_app
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     home = "https://e.example/"
     feed_server.overrides["/home.xml"] = feed(("a", home, "One", "x"), ("b", home, "Two", "y"))
@@ -244,7 +248,7 @@ STORY = (
 
 
 def test_the_same_story_from_two_sources_is_one_story_in_the_digest(
-    tmp_path: Path, feed_server: FeedServer, open_app
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
 ) -> None:
     feed_server.overrides["/wire.xml"] = feed(
         ("w1", "https://w.example/1", "Missile fired", STORY), title="The Wire"
@@ -272,7 +276,9 @@ def test_the_same_story_from_two_sources_is_one_story_in_the_digest(
     assert {entry.source_title, *entry.also_reported_by} == {"The Wire", "The Paper"}
 
 
-def test_a_documents_source_picks_up_new_and_changed_files(tmp_path: Path, open_app, clock) -> None:
+def test_a_documents_source_picks_up_new_and_changed_files(
+    tmp_path: Path, open_app: Callable[[Path], App], clock: Clock
+) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.md").write_text("# First\n\nOne.")
@@ -289,7 +295,7 @@ def test_a_documents_source_picks_up_new_and_changed_files(tmp_path: Path, open_
 
 
 def test_refresh_source_alone_works_as_the_web_and_scheduler_call_it(
-    sample_config: Path, open_app
+    sample_config: Path, open_app: Callable[[Path], App]
 ) -> None:
     app = open_app(sample_config)
     [feed_source] = [s for s in app.settings.sources if s.id == "peninsula-wire"]
@@ -300,7 +306,9 @@ def test_refresh_source_alone_works_as_the_web_and_scheduler_call_it(
     assert result.new == 16 and app.store.get_source("peninsula-wire").last_success_at
 
 
-def test_the_store_schema_matches_its_migrations(sample_config: Path, open_app) -> None:
+def test_the_store_schema_matches_its_migrations(
+    sample_config: Path, open_app: Callable[[Path], App]
+) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 

@@ -1,15 +1,17 @@
 """Survival: hostile servers, every file of the feedparser corpus, bounded parsing processes."""
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from digest.app import App
 from digest.errors import ParseError
 from digest.sources.pool import ParseJob, ParserPool
 from tests.conftest import CORPUS, FEEDS, FeedServer
-from tests.ingest_fixtures import config_with, ingest
+from tests.ingest_fixtures import MemoryWatch, config_with, ingest
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 RSS = {"content-type": "application/rss+xml"}
@@ -31,7 +33,10 @@ EXTERNAL = (
 
 
 def test_hostile_servers_each_get_a_clear_error_and_the_run_goes_on(
-    tmp_path: Path, feed_server: FeedServer, open_app, memory_watch
+    tmp_path: Path,
+    feed_server: FeedServer,
+    open_app: Callable[[Path], App],
+    memory_watch: MemoryWatch,
 ) -> None:
     feed_server.overrides["/bomb.xml"] = ENTITY_BOMB
     feed_server.overrides["/external.xml"] = EXTERNAL
@@ -74,7 +79,10 @@ def test_hostile_servers_each_get_a_clear_error_and_the_run_goes_on(
 
 @pytest.mark.slow
 def test_every_file_of_the_feedparser_corpus_survives_the_real_code_path(
-    tmp_path: Path, feed_server: FeedServer, open_app, memory_watch
+    tmp_path: Path,
+    feed_server: FeedServer,
+    open_app: Callable[[Path], App],
+    memory_watch: MemoryWatch,
 ) -> None:
     if not CORPUS.is_dir():
         pytest.skip(f"the feedparser corpus is not at {CORPUS} (it comes with ../shared/)")

@@ -1,23 +1,27 @@
 """End to end: config.toml to the outbox, through every stage."""
 
 import email
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
+from digest.app import App
 from digest.schedule import run_cycle
 from digest.sources.documents import read_documents
-from tests.conftest import REPO
+from tests.conftest import REPO, Clock
 
 
 def outbox_messages(folder: Path) -> list[EmailMessage]:
     return [
-        email.message_from_bytes(p.read_bytes(), policy=policy.default)  # type: ignore[misc]
+        email.message_from_bytes(p.read_bytes(), policy=policy.default)
         for p in sorted(folder.glob("*.eml"))
     ]
 
 
-def test_each_seed_article_is_tagged_with_all_three_themes(open_app, sample_config: Path) -> None:
+def test_each_seed_article_is_tagged_with_all_three_themes(
+    open_app: Callable[[Path], App], sample_config: Path
+) -> None:
     app = open_app(sample_config)
     for entry in read_documents("seed", REPO / "sources" / "documents"):
         tagged = {
@@ -29,7 +33,7 @@ def test_each_seed_article_is_tagged_with_all_three_themes(open_app, sample_conf
 
 
 def test_one_cycle_delivers_a_digest_per_subscriber_into_the_outbox(
-    open_app, sample_config: Path
+    open_app: Callable[[Path], App], sample_config: Path
 ) -> None:
     app = open_app(sample_config)
     result = run_cycle(app)
@@ -48,14 +52,18 @@ def test_one_cycle_delivers_a_digest_per_subscriber_into_the_outbox(
     assert "Missile tests" in analyst["Subject"]
     assert analyst["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert analyst["List-Unsubscribe"].startswith("<http://127.0.0.1:8000/unsubscribe/")
-    body = analyst.get_body(("plain",)).get_content()
+    plain = analyst.get_body(("plain",))
+    assert plain is not None
+    body = plain.get_content()
     assert "== Missile tests" in body and "Why this is here:" in body
     # The analyst follows missile tests and China, not the alliance theme.
     assert "== Alliance coordination" not in body
     assert (sample_config.parent / "outbox").glob("*.html")
 
 
-def test_a_second_cycle_delivers_nothing_new(open_app, sample_config: Path, clock) -> None:
+def test_a_second_cycle_delivers_nothing_new(
+    open_app: Callable[[Path], App], sample_config: Path, clock: Clock
+) -> None:
     app = open_app(sample_config)
     run_cycle(app)
     first = sorted((sample_config.parent / "outbox").glob("*.eml"))
@@ -68,7 +76,9 @@ def test_a_second_cycle_delivers_nothing_new(open_app, sample_config: Path, cloc
     assert len(second.sent.skipped_empty) == 3
 
 
-def test_no_item_is_sent_twice_to_one_subscriber(open_app, sample_config: Path, clock) -> None:
+def test_no_item_is_sent_twice_to_one_subscriber(
+    open_app: Callable[[Path], App], sample_config: Path, clock: Clock
+) -> None:
     from datetime import timedelta
 
     app = open_app(sample_config)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import pytest
 
 from digest.render import Renderer
 from tests.digests import make_digest
 from tests.render_fixtures import render
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture
@@ -27,7 +32,7 @@ def chromium() -> str:
 
 
 @pytest.fixture
-def browser(chromium: str):  # type: ignore[no-untyped-def]
+def browser(chromium: str) -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
     from digest.screenshot import CHROMIUM_ARGS
@@ -51,7 +56,9 @@ def _contrast(a: str, b: str) -> float:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_text_is_readable_in_light_and_dark_mode(browser, renderer: Renderer, scheme: str) -> None:  # type: ignore[no-untyped-def]
+def test_text_is_readable_in_light_and_dark_mode(
+    browser: Browser, renderer: Renderer, scheme: Literal["light", "dark"]
+) -> None:
     page = browser.new_page(viewport={"width": 600, "height": 800}, color_scheme=scheme)
     page.set_content(render(renderer, make_digest()).html)
     colours = page.evaluate(

@@ -37,7 +37,7 @@ def test_autoescape_is_explicit_for_mjml_and_off_for_text(settings: Settings) ->
 @pytest.mark.parametrize("breaker", ["\r", "\n", "\r\n", "\u2028", "\u2029", "\x85", "\x0b"])
 def test_no_header_injection_from_titles(renderer: Renderer, breaker: str) -> None:
     evil = f"Launch{breaker}Bcc: victim@example.net{breaker}{breaker}<b>body</b>"
-    digest = make_digest(items_per_theme=(1,), kind="alert")  # type: ignore[arg-type]
+    digest = make_digest(items_per_theme=(1,), kind="alert")
     first = digest.sections[0].entries[0]
     digest = replace(
         digest,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.models import DeliveryKind
 from digest.render import Renderer
 from tests.digests import NOW, make_digest
 from tests.render_fixtures import render
@@ -38,7 +39,7 @@ def assert_golden(name: str, actual: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["digest", "alert"])
-def test_golden_html_and_text(renderer: Renderer, kind: str) -> None:
+def test_golden_html_and_text(renderer: Renderer, kind: DeliveryKind) -> None:
     digest = (
         make_digest(kind=kind)
         if kind == "digest"

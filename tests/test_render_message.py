@@ -101,7 +101,7 @@ def test_message_headers(settings: Settings) -> None:
 
 
 def test_alerts_are_marked_auto_submitted(renderer: Renderer) -> None:
-    message = build(renderer, make_digest(items_per_theme=(1,), kind="alert"))  # type: ignore[arg-type]
+    message = build(renderer, make_digest(items_per_theme=(1,), kind="alert"))
     assert message["Auto-Submitted"] == "auto-generated"
 
 
@@ -159,7 +159,7 @@ def test_dkim_signs_the_message_and_a_receiver_verifies_it(tmp_path: Path) -> No
     )
     renderer = Renderer(load_settings(tmp_path / "config.toml"))
     raw = renderer.build_message(
-        render(renderer, make_digest(items_per_theme=(1,), kind="alert")),  # type: ignore[arg-type]
+        render(renderer, make_digest(items_per_theme=(1,), kind="alert")),
         recipient="analyst@example.org",
         date=NOW,
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import Result
 from sqlalchemy import func, select
 
 from digest.app import App
@@ -227,7 +228,7 @@ def test_two_digest_run_processes_share_one_database_and_stop_on_sigterm(
 # -- the commands ----------------------------------------------------------------------------
 
 
-def digest_cli(config: Path, clock: Clock, *args: str):
+def digest_cli(config: Path, clock: Clock, *args: str) -> Result:
     from click.testing import CliRunner
 
     from digest.cli import cli

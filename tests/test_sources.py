@@ -10,7 +10,7 @@ from digest.errors import ParseError
 from digest.sources.clean import canonical_url, clean_title, html_to_text, safe_url, sanitize_html
 from digest.sources.discover import feed_links, source_id_for
 from digest.sources.documents import read_documents, scan_documents
-from digest.sources.feeds import parse_feed
+from digest.sources.feeds import ParsedFeed, parse_feed
 from digest.sources.guard import EXPANSION_BUDGET, entity_problem
 from digest.sources.opml import OpmlError, read_opml, write_opml
 from digest.sources.polling import (
@@ -26,7 +26,9 @@ NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 RSS = {"content-type": "application/rss+xml"}
 
 
-def parse(body: bytes, headers: dict[str, str] | None = None, url: str = "https://x.example/"):
+def parse(
+    body: bytes, headers: dict[str, str] | None = None, url: str = "https://x.example/"
+) -> ParsedFeed:
     return parse_feed("f", body, RSS if headers is None else headers, url, NOW)
 
 

@@ -1,4 +1,5 @@
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -94,7 +95,9 @@ def test_an_entry_survives_a_store_round_trip(
             return
         [item] = store.get_items([item_id])
         # PostgreSQL text cannot hold NUL: the store drops it there.
-        kept = (lambda s: s.replace("\x00", "")) if ON_POSTGRES else (lambda s: s)
+        kept: Callable[[str], str] = (
+            (lambda s: s.replace("\x00", "")) if ON_POSTGRES else (lambda s: s)
+        )
         assert (item.title, item.text, item.summary_html) == (kept(title), kept(text), kept(text))
         assert item.published_at == published
     finally:

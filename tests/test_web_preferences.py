@@ -8,9 +8,10 @@ import re
 from dataclasses import replace
 from datetime import timedelta
 
-import httpx
+import httpx2
 import pytest
 from pydantic import ValidationError
+from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -156,7 +157,7 @@ def test_invalid_preferences_are_explained_and_change_nothing(
 # -- how much, which items, quiet hours ---------------------------------------------------
 
 
-def post_preferences(client: TestClient, path: str, **changes: object) -> httpx.Response:
+def post_preferences(client: TestClient, path: str, **changes: object) -> httpx2.Response:
     form = preferences_form(csrf_token=csrf_of(client.get(path).text), **changes)
     return client.post(path, data=form, follow_redirects=False)
 
@@ -347,6 +348,7 @@ def test_preference_forms_without_a_valid_csrf_token_are_refused(
 def test_every_form_route_checks_its_csrf_token(client: TestClient, web_app: App) -> None:
     token = token_for(web_app, ANALYST)
     params = {"token": token, "source_id": "seed-documents", "subscriber_id": 1}
+    assert isinstance(client.app, Starlette)  # create_app's, as the client fixture builds it
     posts = [r for r in client.app.routes if isinstance(r, Route) and "POST" in (r.methods or ())]
     assert {r.name for r in posts} == {
         "preferences",
