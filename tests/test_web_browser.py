@@ -156,34 +156,56 @@ def test_digest_size_score_and_quiet_hours_are_set_from_the_page(
         # A bad value: explained beside the field, kept as typed, nothing stored.
         size.fill("0")
         page.get_by_label("Until").fill("22:00")
+        page.get_by_label("Most alert emails a day").fill("-1")
         page.get_by_role("button", name="Save preferences").click()
         expect(page.get_by_role("alert")).to_contain_text("Your changes were not saved")
         expect(page.locator("#error-max_items")).to_have_text(
             'Enter a whole number from 1 to 500; "0" is not one.'
         )
         expect(page.locator("#error-quiet_hours")).to_contain_text("starts and ends at the same")
+        expect(page.locator("#error-alert_daily_cap")).to_have_text(
+            'Enter a whole number, 0 or more; "-1" is not one.'
+        )
+        expect(page.get_by_label("Most alert emails a day")).to_have_value("-1")
         expect(size).to_have_value("0")
         expect(size).to_have_attribute("aria-invalid", "true")
         assert store.get_subscriber(ANALYST).max_items == 30
+        assert store.get_subscriber(ANALYST).alerts.daily_cap == 5
         shot(page, "preferences-errors-375")
         # The summary's link takes the reader to the field.
         page.get_by_role("link", name="Most items in one digest").click()
         expect(page).to_have_url(re.compile("#field-max_items$"))
+        page.get_by_role("link", name="Most alert emails a day").click()
+        expect(page).to_have_url(re.compile("#field-alert_daily_cap$"))
         size.fill("5")
         page.get_by_label("Only strong matches (score 0.8 or more)").check()
         page.get_by_label("Hold alerts during these hours").check()
         page.get_by_label("From").fill("23:00")
         page.get_by_label("Until").fill("06:30")
+        # The rest of the alert settings: threshold, daily cap, repeat in the digest.
+        expect(page.get_by_label("Strong matches (0.8, the default)")).to_be_checked()
+        page.get_by_label("Very strong matches only (0.9)").check()
+        page.get_by_label("Most alert emails a day").fill("2")
+        page.get_by_label("Also list alerted items in my next digest").check()
         page.get_by_role("button", name="Save preferences").click()
         expect(page.get_by_role("status")).to_contain_text("Your preferences are saved")
         sub = store.get_subscriber(ANALYST)
         assert (sub.max_items, sub.min_score, sub.quiet_hours) == (5, 0.8, "23:00-06:30")
+        assert (sub.alerts.threshold, sub.alerts.daily_cap, sub.alerts.repeat_in_digest) == (
+            0.9,
+            2,
+            True,
+        )
         expect(size).to_have_value("5")
         expect(page.get_by_label("Only strong matches (score 0.8 or more)")).to_be_checked()
+        expect(page.get_by_label("Very strong matches only (0.9)")).to_be_checked()
+        expect(page.get_by_label("Also list alerted items in my next digest")).to_be_checked()
+        page.get_by_label("Also list alerted items in my next digest").uncheck()
         page.get_by_label("No quiet hours: send alerts at any time").check()
         page.get_by_role("button", name="Save preferences").click()
         expect(page.get_by_role("status")).to_contain_text("Your preferences are saved")
-        assert store.get_subscriber(ANALYST).quiet_hours is None
+        sub = store.get_subscriber(ANALYST)
+        assert sub.quiet_hours is None and sub.alerts.repeat_in_digest is False
     finally:
         page.context.close()
 
@@ -311,6 +333,7 @@ def test_every_page_passes_the_nu_html_checker(
         data={
             **{"csrf_token": csrf, "themes": "missile_tests", "max_items": "0"},
             **{"min_score": "2", "quiet": "on", "quiet_start": "22:00", "quiet_end": "22:00"},
+            **{"alert_threshold": "0", "alert_daily_cap": "-1", "alert_repeat_in_digest": "x"},
         },
     )
     pages["preferences-saved.html"] = client.get(f"/preferences/{token}?saved=paused")

@@ -15,16 +15,19 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from digest.alerts import send_alerts
 from digest.app import App
 from digest.compose import compose_digest
 from digest.config import SubscriberSettings
 from digest.links import LinkSigner
 from digest.web import create_app
-from tests.conftest import NOW
+from tests.conftest import NOW, Clock
+from tests.scenario import Items, delivered
 from tests.web_fixtures import BASE, LOCAL, SECRET, csrf_of, token_for
 
 ANALYST = "analyst@example.org"
 ELSEWHERE = ("203.0.113.7", 40000)
+WIRE = "peninsula-wire"  # a feed of the sample deployment
 
 
 def preferences_form(**changes: object) -> dict[str, object]:
@@ -258,6 +261,26 @@ def test_a_smaller_digest_or_a_higher_score_changes_the_next_digest(
         ),
         ({"quiet": "maybe"}, "quiet_hours", '"maybe" is not one of the choices.'),
         ({"frequency": "custom", "cron": "0 0 30 2 *"}, "cron", "names a date that never comes"),
+        (
+            {"alert_daily_cap": "-1"},
+            "alert_daily_cap",
+            'Enter a whole number, 0 or more; "-1" is not one.',
+        ),
+        ({"alert_daily_cap": "1.5"}, "alert_daily_cap", '"1.5" is not one.'),
+        ({"alert_daily_cap": "often"}, "alert_daily_cap", '"often" is not one.'),
+        ({"alert_daily_cap": ""}, "alert_daily_cap", "Enter a whole number, 0 or more."),
+        (
+            {"alert_threshold": "0"},
+            "alert_threshold",
+            'Choose one of the options (a score above 0, up to 1); "0" is not one.',
+        ),
+        ({"alert_threshold": "1.5"}, "alert_threshold", '"1.5" is not one.'),
+        ({"alert_threshold": "-0.2"}, "alert_threshold", '"-0.2" is not one.'),
+        (
+            {"alert_repeat_in_digest": "maybe"},
+            "alert_repeat_in_digest",
+            '"maybe" is not one of the choices.',
+        ),
     ],
 )
 def test_a_bad_value_is_explained_next_to_its_field_and_changes_nothing(
@@ -272,7 +295,7 @@ def test_a_bad_value_is_explained_next_to_its_field_and_changes_nothing(
     error = re.search(rf'<p class="error-text" id="error-{field}">([^<]*)</p>', text)
     assert error and message in error.group(1).replace("&#34;", '"')
     for key, value in changes.items():
-        if key in ("max_items", "quiet_start", "quiet_end", "cron") and value:
+        if key in ("max_items", "quiet_start", "quiet_end", "cron", "alert_daily_cap") and value:
             assert f'name="{key}" value="{value}"' in text, key  # what the reader typed stays
     assert web_app.store.get_subscriber(ANALYST) == before
 
@@ -290,14 +313,28 @@ def test_a_bad_value_is_explained_next_to_its_field_and_changes_nothing(
         ("min_score", "0.35"),
         ("min_score", "1.01"),
         ("min_score", "nan"),
+        ("alert_threshold", "1"),
+        ("alert_threshold", "0.01"),
+        ("alert_threshold", "0"),
+        ("alert_threshold", "1.01"),
+        ("alert_threshold", "nan"),
+        ("alert_daily_cap", "0"),
+        ("alert_daily_cap", "1000"),
+        ("alert_daily_cap", "-1"),
+        ("alert_daily_cap", "3.0"),
     ],
 )
 def test_the_page_accepts_exactly_what_config_toml_accepts(
     client: TestClient, web_app: App, key: str, value: str
 ) -> None:
     sub = web_app.store.get_subscriber(ANALYST)
+    entry = sub.as_config_entry()
+    if key.startswith("alert_"):  # [subscribers.alerts] threshold, daily_cap
+        entry["alerts"] = {**entry["alerts"], key.removeprefix("alert_"): value}
+    else:
+        entry[key] = value
     try:
-        SubscriberSettings.model_validate({**sub.as_config_entry(), key: value})
+        SubscriberSettings.model_validate(entry)
         config_accepts = True
     except ValidationError:
         config_accepts = False
@@ -306,9 +343,10 @@ def test_the_page_accepts_exactly_what_config_toml_accepts(
     assert answer.status_code == (303 if config_accepts else 400)
 
 
-def test_saving_keeps_the_alert_settings_the_page_does_not_show(
+def test_a_form_without_the_alert_fields_keeps_the_stored_ones(
     client: TestClient, web_app: App
 ) -> None:
+    """A page opened before the threshold, cap and repeat fields existed sends none of them."""
     sub = web_app.store.get_subscriber(ANALYST)
     alerts = replace(sub.alerts, threshold=0.9, daily_cap=2, repeat_in_digest=True)
     web_app.store.update_subscriber(sub.id, replace(sub, alerts=alerts), now=web_app.clock())
@@ -326,6 +364,101 @@ def test_a_score_set_in_config_toml_stays_on_offer(client: TestClient, web_app: 
     assert "Keep my current setting (score 0.35 or more)" in page
     post_preferences(client, path, min_score="0.35", themes=list(sub.themes))
     assert web_app.store.get_subscriber(ANALYST).min_score == 0.35
+
+
+# -- alerts: threshold, daily cap, repeat in digest ----------------------------------------
+
+
+def test_preference_center_shows_the_alert_settings(client: TestClient, web_app: App) -> None:
+    page = client.get(f"/preferences/{token_for(web_app, ANALYST)}").text
+    assert "<legend>Alert me for</legend>" in page
+    assert 'name="alert_threshold" value="0.8" checked' in page
+    assert "Strong matches (0.8, the default)" in page and "Very strong matches only (0.9)" in page
+    assert "Keep my current setting" not in page
+    assert (
+        '<input type="number" id="field-alert_daily_cap" name="alert_daily_cap" value="5" min="0"'
+        in page
+    )
+    assert '<label for="field-alert_daily_cap">Most alert emails a day</label>' in page
+    assert "0 turns alerts off." in page
+    assert '<input type="hidden" name="alert_repeat_in_digest" value="off">' in page
+    assert 'name="alert_repeat_in_digest" value="on">' in page  # not ticked
+
+
+def test_an_alert_threshold_set_in_config_toml_stays_on_offer(
+    client: TestClient, web_app: App
+) -> None:
+    sub = web_app.store.get_subscriber(ANALYST)
+    alerts = replace(sub.alerts, threshold=0.75, repeat_in_digest=True)
+    web_app.store.update_subscriber(sub.id, replace(sub, alerts=alerts), now=web_app.clock())
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    page = client.get(path).text
+    assert 'name="alert_threshold" value="0.75" checked' in page
+    assert "Keep my current setting (0.75)" in page
+    assert 'name="alert_repeat_in_digest" value="on" checked' in page
+    post_preferences(client, path, alert_threshold="0.75", alert_repeat_in_digest=["off", "on"])
+    assert web_app.store.get_subscriber(ANALYST).alerts == replace(alerts, threshold=0.75)
+
+
+def test_alert_threshold_daily_cap_and_repeat_are_saved(client: TestClient, web_app: App) -> None:
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    saved = post_preferences(
+        client,
+        path,
+        alert_threshold="0.9",
+        alert_daily_cap="2",
+        alert_repeat_in_digest=["off", "on"],  # as the page sends a ticked box
+    )
+    assert saved.status_code == 303
+    sub = web_app.store.get_subscriber(ANALYST)
+    assert (sub.alerts.threshold, sub.alerts.daily_cap, sub.alerts.repeat_in_digest) == (
+        0.9,
+        2,
+        True,
+    )
+    assert sub.alerts.themes == ("missile_tests",) and sub.origin == "web"
+    page = client.get(path).text
+    assert 'name="alert_threshold" value="0.9" checked' in page
+    assert 'name="alert_daily_cap" value="2"' in page
+    assert 'name="alert_repeat_in_digest" value="on" checked' in page
+    # An unticked box sends only the hidden "off"; a cap of 0 turns alerts off.
+    post_preferences(client, path, alert_repeat_in_digest="off", alert_daily_cap="0")
+    alerts = web_app.store.get_subscriber(ANALYST).alerts
+    assert (alerts.daily_cap, alerts.repeat_in_digest, alerts.threshold) == (0, False, 0.9)
+
+
+def test_a_raised_alert_threshold_stops_an_alert_the_old_one_sent(
+    client: TestClient, web_app: App, clock: Clock
+) -> None:
+    """Through the real alert path, as the scheduler runs it after each ingest."""
+    stored = Items(web_app)
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    send_alerts(web_app, clock.now)  # alerts start from now
+    clock.now += timedelta(minutes=5)
+    alerted = stored.add({"missile_tests": 0.85}, clock.now, source=WIRE)
+    assert len(send_alerts(web_app, clock.now).queued) == 1  # at the default 0.8
+    assert post_preferences(client, path, alert_threshold="0.9", quiet="off").status_code == 303
+    clock.now += timedelta(minutes=5)
+    stored.add({"missile_tests": 0.85}, clock.now, source=WIRE)
+    assert send_alerts(web_app, clock.now).queued == []
+    assert delivered(web_app, ANALYST, "alert") == [[alerted]]
+
+
+def test_a_daily_cap_of_one_holds_the_second_alert_of_the_day(
+    client: TestClient, web_app: App, clock: Clock
+) -> None:
+    stored = Items(web_app)
+    path = f"/preferences/{token_for(web_app, ANALYST)}"
+    assert post_preferences(client, path, alert_daily_cap="1", quiet="off").status_code == 303
+    send_alerts(web_app, clock.now)  # alerts start from now
+    clock.now += timedelta(minutes=5)
+    alerted = stored.add({"missile_tests": 0.9}, clock.now, source=WIRE)
+    assert len(send_alerts(web_app, clock.now).queued) == 1
+    clock.now += timedelta(hours=1)
+    stored.add({"missile_tests": 0.9}, clock.now, source=WIRE)
+    second = send_alerts(web_app, clock.now)
+    assert second.queued == [] and [s.email for s in second.capped] == [ANALYST]
+    assert delivered(web_app, ANALYST, "alert") == [[alerted]]
 
 
 def test_preference_forms_without_a_valid_csrf_token_are_refused(

@@ -3,9 +3,9 @@
 Two steps. `PreferencesForm` checks the form's own shape (which fields, which choices).
 Then the reader's stored settings, with the form's values laid over them, go through
 `SubscriberSettings`, the very model that validates `[[subscribers]]` in config.toml and
-`digest subscribers add|update`: its limits (max_items 1-500, min_score 0-1) and its
-validators (cadence, time zone, quiet hours) are the only rules, and its errors are shown
-next to the field that caused them.
+`digest subscribers add|update`: its limits (max_items 1-500, min_score 0-1, and
+`AlertSettings`' alert threshold and daily cap) and its validators (cadence, time zone,
+quiet hours) are the only rules, and its errors are shown next to the field that caused them.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import replace
 from typing import Any, Literal
 from zoneinfo import available_timezones
 
-from annotated_types import Ge, Le
+from annotated_types import Ge, Gt, Le
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from digest.config import SubscriberSettings, check_timezone
+from digest.config import AlertSettings, SubscriberSettings, check_timezone
 from digest.models import Subscriber
 
 LIST_FIELDS = ("themes", "alert_themes")
@@ -33,6 +33,19 @@ SCORE_CHOICES = (
     ("0.8", "Only strong matches (score 0.8 or more)"),
 )
 QUIET_DEFAULT = ("22:00", "07:00")
+# "Alert me for" offers these alert thresholds, strictest first; AlertSettings' default is
+# named as such.
+THRESHOLD_CHOICES = (
+    ("0.9", "Very strong matches only"),
+    ("0.8", "Strong matches"),
+    ("0.6", "Likely matches"),
+)
+# The alert fields' names on the form, by their key in [subscribers.alerts].
+ALERT_FIELDS = {
+    "threshold": "alert_threshold",
+    "daily_cap": "alert_daily_cap",
+    "repeat_in_digest": "alert_repeat_in_digest",
+}
 
 
 class PreferencesForm(BaseModel):
@@ -55,6 +68,10 @@ class PreferencesForm(BaseModel):
     quiet: Literal["off", "on"] | None = None
     quiet_start: str = ""
     quiet_end: str = ""
+    alert_threshold: str | None = None
+    alert_daily_cap: str | None = None
+    # The page sends "off" from a hidden field, then "on" if the box is ticked; the last wins.
+    alert_repeat_in_digest: Literal["off", "on"] | None = None
 
     @field_validator("time")
     @classmethod
@@ -90,6 +107,9 @@ FIELD_LABELS = {
     "max_items": "Most items in one digest",
     "min_score": "Which items",
     "quiet_hours": "Quiet hours",
+    "alert_threshold": "Alert me for",
+    "alert_daily_cap": "Most alert emails a day",
+    "alert_repeat_in_digest": "Also list alerted items in my next digest",
 }
 # Form fields whose errors are shown under another field's name.
 _SHOWN_AS = {"quiet": "quiet_hours", "quiet_start": "quiet_hours", "quiet_end": "quiet_hours"}
@@ -100,15 +120,32 @@ def _hhmm(value: str) -> str:
     return value.strip()[:5]
 
 
-def bounds(name: str) -> tuple[Any, Any]:
-    """The (ge, le) limits SubscriberSettings declares for a field, for the form's min/max."""
-    low = high = None
-    for limit in SubscriberSettings.model_fields[name].metadata:
+def bounds(name: str, model: type[BaseModel] = SubscriberSettings) -> tuple[Any, Any]:
+    """The (ge or gt, le) limits a settings model declares for a field, for the form's
+    min/max and messages; None where there is no limit."""
+    low: Any = None
+    high: Any = None
+    for limit in model.model_fields[name].metadata:
         if isinstance(limit, Ge):
             low = limit.ge
+        elif isinstance(limit, Gt):
+            low = limit.gt
         elif isinstance(limit, Le):
             high = limit.le
     return low, high
+
+
+def threshold_choices(current: float) -> list[tuple[str, str]]:
+    """The "Alert me for" options; a stored threshold that is none of them stays on offer."""
+    default = score_text(AlertSettings.model_fields["threshold"].default)
+    choices = [
+        (value, f"{label} ({value}, the default)" if value == default else f"{label} ({value})")
+        for value, label in THRESHOLD_CHOICES
+    ]
+    mine = score_text(current)
+    if mine not in {value for value, _ in choices}:
+        choices.append((mine, f"Keep my current setting ({mine})"))
+    return sorted(choices, key=lambda choice: -float(choice[0]))
 
 
 def score_text(score: float) -> str:
@@ -142,7 +179,14 @@ def parse_preferences(
         errors["quiet_hours"] = "Enter both times, or choose no quiet hours."
     settings = current.as_config_entry()
     settings.update(cadence=form.cadence, timezone=form.timezone, themes=form.themes)
-    settings["alerts"] = {**settings["alerts"], "themes": form.alert_themes}
+    alerts: dict[str, object] = {**settings["alerts"], "themes": form.alert_themes}
+    if form.alert_threshold is not None:
+        alerts["threshold"] = form.alert_threshold.strip()
+    if form.alert_daily_cap is not None:
+        alerts["daily_cap"] = form.alert_daily_cap.strip()
+    if form.alert_repeat_in_digest is not None:
+        alerts["repeat_in_digest"] = form.alert_repeat_in_digest == "on"
+    settings["alerts"] = alerts
     if form.max_items is not None:
         settings["max_items"] = form.max_items.strip()
     if form.min_score is not None:
@@ -159,6 +203,7 @@ def parse_preferences(
         return None, errors
     if errors:
         return None, errors
+    checked_alerts = checked.alerts or AlertSettings()
     return replace(
         current,
         themes=tuple(t for t in theme_order if t in checked.themes),
@@ -166,10 +211,12 @@ def parse_preferences(
         timezone=checked.timezone,
         max_items=checked.max_items,
         min_score=checked.min_score,
-        # Only the alert themes are on the form; threshold, cap and the rest stay.
         alerts=replace(
             current.alerts,
-            themes=tuple(t for t in theme_order if checked.alerts and t in checked.alerts.themes),
+            themes=tuple(t for t in theme_order if t in checked_alerts.themes),
+            threshold=checked_alerts.threshold,
+            daily_cap=checked_alerts.daily_cap,
+            repeat_in_digest=checked_alerts.repeat_in_digest,
         ),
         quiet_hours=checked.quiet_hours,
     ), {}
@@ -198,23 +245,41 @@ def _settings_errors(exc: ValidationError, form: PreferencesForm) -> dict[str, s
     }
     errors: dict[str, str] = {}
     for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else "form"
+        loc = error["loc"]
+        name = str(loc[0]) if loc else "form"
+        if name == "alerts" and len(loc) > 1 and str(loc[1]) in ALERT_FIELDS:
+            name = ALERT_FIELDS[str(loc[1])]
         key = fields.get(name, name)
         if key not in FIELD_LABELS:
             key = "form"  # a stored value the form does not show (cannot happen from config)
         value = error.get("input")
-        low, high = bounds(name) if name in ("max_items", "min_score") else (None, None)
         ctx_error = (error.get("ctx") or {}).get("error")
-        if name == "max_items":
-            message = f"Enter a whole number from {low} to {high}"
-        elif name == "min_score":
-            message = f"Choose one of the options (a score from {low} to {high})"
-        else:
+        message = _range_message(name)
+        if message is None:
             message = str(ctx_error) if ctx_error else error["msg"]
-        if name in ("max_items", "min_score"):
+        else:
             message += f'; "{value}" is not one.' if value != "" else "."
         errors.setdefault(key, message)
     return errors
+
+
+def _range_message(name: str) -> str | None:
+    """What a number field expects, from the limits its settings model declares."""
+    if name == "max_items":
+        low, high = bounds(name)
+        return f"Enter a whole number from {low} to {high}"
+    if name == "min_score":
+        low, high = bounds(name)
+        return f"Choose one of the options (a score from {low} to {high})"
+    if name == "alert_daily_cap":
+        low, high = bounds("daily_cap", AlertSettings)
+        return f"Enter a whole number, {low} or more" + (
+            f" up to {high}" if high is not None else ""
+        )
+    if name == "alert_threshold":
+        low, high = bounds("threshold", AlertSettings)
+        return f"Choose one of the options (a score above {low}, up to {high})"
+    return None
 
 
 def time_zones() -> tuple[str, ...]:

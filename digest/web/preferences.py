@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from digest.config import AlertSettings
 from digest.models import Subscriber
 from digest.web.context import Web, checked_form, url, web_of
 from digest.web.csrf import FIELD
@@ -26,6 +27,7 @@ from digest.web.forms import (
     bounds,
     parse_preferences,
     score_text,
+    threshold_choices,
 )
 from digest.web.present import DAY_NAMES, split_cadence
 from digest.web.preview import next_at
@@ -54,6 +56,9 @@ def current_values(sub: Subscriber) -> dict[str, Any]:
         "quiet": "on" if sub.quiet_hours else "off",
         "quiet_start": start or QUIET_DEFAULT[0],
         "quiet_end": end or QUIET_DEFAULT[1],
+        "alert_threshold": score_text(sub.alerts.threshold),
+        "alert_daily_cap": str(sub.alerts.daily_cap),
+        "alert_repeat_in_digest": "on" if sub.alerts.repeat_in_digest else "off",
     }
 
 
@@ -106,6 +111,8 @@ def _page(
             "days": DAY_NAMES,
             "max_items_bounds": bounds("max_items"),
             "score_choices": score_choices(sub),
+            "threshold_choices": threshold_choices(sub.alerts.threshold),
+            "daily_cap_bounds": bounds("daily_cap", AlertSettings),
             "next_at": due,
             "now": now,
             "action": url(request, "preferences", token=token),
@@ -118,7 +125,7 @@ def _page(
 
 async def preferences(request: Request) -> Response:
     """Show (GET) or save (POST) the reader's themes, cadence, time zone, digest size,
-    minimum score, alerts and quiet hours."""
+    minimum score, alerts (themes, threshold, daily cap, repeat in digest) and quiet hours."""
     web = web_of(request)
     token = request.path_params["token"]
     sub = await run_in_threadpool(web.subscriber_for, token)
