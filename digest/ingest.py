@@ -5,16 +5,21 @@ source; `refresh_all` runs it over many at once. Reading (fetch and parse) runs 
 threads and parsing processes; storing, linking stories and tagging run in the calling
 thread, one source at a time. A failure is recorded on its source, never raised: one
 broken source never stops the others.
+
+A run given a `stop` event (set by SIGINT/SIGTERM) abandons the reads under way once it is
+set: what was read already is stored, and the rest is recorded nowhere, so it stays due.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,6 +28,7 @@ from digest.config import FeedSource, Settings
 from digest.errors import FetchError, SourceError
 from digest.models import Source
 from digest.sources import KINDS, AnySource, HostLimiter, ReadContext, ReadResult
+from digest.sources.abandon import STOP_POLL_SECONDS, Abandoned
 from digest.sources.polling import next_error_check, next_success_check
 from digest.sources.pool import ParserPool
 from digest.sources.stories import Known, StoryIndex
@@ -31,6 +37,10 @@ from digest.tag import tag_items
 from digest.tagging import Tagger
 
 log = logging.getLogger(__name__)
+
+# How long a stopping run waits for the reads it abandoned to notice (they take about
+# STOP_POLL_SECONDS; a connect or a DNS lookup under way takes until its own timeout).
+ABANDON_GRACE_SECONDS = 2.0
 
 
 @dataclass(slots=True)
@@ -49,6 +59,7 @@ class RefreshResult:
     next_check_at: datetime | None = None
     url: str | None = None
     skipped: bool = False  # paused or disabled, so not read
+    abandoned: bool = False  # the run stopped first: not refreshed, nothing recorded
 
     @property
     def failed(self) -> bool:
@@ -155,6 +166,8 @@ def refresh_source(
         ctx = ReadContext(settings, client, pool, now, HostLimiter(settings.ingest.per_host))
         outcome = read_source(source, state, ctx)
         tagged_by = pool.tagger
+    if isinstance(outcome, Abandoned):
+        return RefreshResult(source.id, abandoned=True)
     if tagged_by is not tagger and isinstance(outcome, ReadResult):
         outcome = replace(outcome, tags=None)  # tagged with another tagger: tag again here
     return store_outcome(
@@ -171,11 +184,13 @@ def refresh_source(
 
 def read_source(
     source: AnySource, state: Source | None, ctx: ReadContext
-) -> ReadResult | SourceError:
+) -> ReadResult | SourceError | Abandoned:
     """Fetch and parse one source; its failure is returned, not raised. Thread-safe."""
     try:
+        if ctx.stop is not None and ctx.stop.is_set():
+            return Abandoned(source.id)
         return KINDS[source.kind].read(source, state, ctx)
-    except SourceError as exc:
+    except (SourceError, Abandoned) as exc:
         return exc
     except Exception as exc:  # noqa: BLE001 - a bug must cost one source, not the run
         log.exception("reading failed", extra={"source_id": source.id})
@@ -297,11 +312,14 @@ def refresh_all(
     now: datetime,
     only: Sequence[str] | None = None,
     on_done: Callable[[RefreshResult], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[RefreshResult]:
     """Refresh every enabled source (or those named in `only`), several at once.
 
     Paused and disabled sources are skipped unless named in `only`. Results come back in
-    source order; `on_done` is called in this thread as each source finishes.
+    source order; `on_done` is called in this thread as each source finishes. Once `stop`
+    is set, reads under way are abandoned within about a second; their sources come back
+    `abandoned`, with nothing recorded on them.
     """
     states = store.source_states()
     chosen = [
@@ -324,38 +342,63 @@ def refresh_all(
     stories = StoryLinker(store, settings, now)
     hosts = HostLimiter(settings.ingest.per_host)
     workers = min(settings.ingest.parse_workers, len(todo))
-    with (
-        _parser(None, settings, tagger, workers=workers) as pool,
-        ThreadPoolExecutor(max(1, min(settings.ingest.concurrency, len(todo)))) as threads,
-    ):
-        ctx = ReadContext(settings, client, pool, now, hosts)
+    # The readers watch `abandon`, not `stop`: a failure here abandons them too, without
+    # setting the caller's event.
+    abandon = threading.Event()
+    threads = ThreadPoolExecutor(max(1, min(settings.ingest.concurrency, len(todo))))
+    with _parser(None, settings, tagger, workers=workers) as pool:
+        ctx = ReadContext(settings, client, pool, now, hosts, stop=abandon)
         futures = {
             threads.submit(read_source, source, states.get(source.id), ctx): source
             for source in _by_host(todo, states)
         }
+
+        def store_one(future: Future[ReadResult | SourceError | Abandoned]) -> None:
+            source, outcome = futures[future], future.result()
+            if isinstance(outcome, Abandoned) or (
+                abandon.is_set() and not isinstance(outcome, ReadResult)
+            ):
+                return  # not refreshed; a failure seen while stopping may be the stop's doing
+            result = store_outcome(
+                store,
+                settings,
+                source,
+                states.get(source.id),
+                outcome,
+                tagger=tagger,
+                now=now,
+                stories=stories,
+            )
+            results[source.id] = result
+            if on_done is not None:
+                on_done(result)
+
         try:
-            for future in as_completed(futures):
-                source = futures[future]
-                result = store_outcome(
-                    store,
-                    settings,
-                    source,
-                    states.get(source.id),
-                    future.result(),
-                    tagger=tagger,
-                    now=now,
-                    stories=stories,
-                )
-                results[source.id] = result
-                if on_done is not None:
-                    on_done(result)
+            pending = set(futures)
+            while pending and not (stop is not None and stop.is_set()):
+                done, pending = wait(pending, STOP_POLL_SECONDS, return_when=FIRST_COMPLETED)
+                for future in done:
+                    store_one(future)
+            if pending:  # stopped: what was read already is still stored
+                _abandon(abandon, pending)
+                for future in pending:
+                    if future.done() and not future.cancelled():
+                        store_one(future)
         except BaseException:
-            # Ctrl-C or a database failure: start nothing more; fetches under way end by
-            # their own time limits, and what was stored stays stored.
-            for future in futures:
-                future.cancel()
+            # Ctrl-C, a lost lease or a database failure: what was stored stays stored.
+            _abandon(abandon, futures)
             raise
+        finally:
+            threads.shutdown(wait=False, cancel_futures=True)
+    for source in todo:
+        results.setdefault(source.id, RefreshResult(source.id, abandoned=True))
     return [results[s.id] for s in chosen if s.id in results]
+
+
+def _abandon(abandon: threading.Event, futures: Iterable[Future[Any]]) -> None:
+    """Make the reads under way give up, and wait (briefly) until they have."""
+    abandon.set()
+    wait([f for f in futures if not f.cancel()], ABANDON_GRACE_SECONDS)
 
 
 @contextmanager

@@ -320,14 +320,23 @@ def ingest_due(
             now=now,
             only=due,
             on_done=after_each,
+            stop=lease.stop if lease is not None else None,
         )
+        if lease is not None:
+            lease.check()  # stopped while reading: no alerts now, they wait for the next run
         if any(r.new for r in result.refreshed):
             check = lease.check if lease is not None else _no_check
             result.alerts = send_alerts(app, now, check=check)
             if result.alerts.queued:
                 result.flushed = flush(app, now, lease)
     except Stopped as exc:
-        log.info("ingest_due stopped: %s; the other sources wait for the next run", exc)
+        left = len(due) - len(result.refreshed)
+        log.info(
+            "ingest_due stopped: %s; %d %s not refreshed and wait for the next run",
+            exc,
+            left,
+            "source" if left == 1 else "sources",
+        )
         result.stopped = True
     finally:
         if own_client:

@@ -9,19 +9,18 @@ overlapping between processes.
 
 SIGINT and SIGTERM set the stop flag: the job in flight stops at its next safe point (between
 two sources, two readers or two messages) and whatever it did not reach is still due, or
-still queued, for the next run.
+still queued, for the next run. Fetches and parses under way are abandoned within about a
+second (see `refresh_all`); nothing is recorded on their sources.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_SCHEDULER_START, JobExecutionEvent
@@ -32,6 +31,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from digest.app import App
 from digest.errors import DigestError
 from digest.schedule import Lease, ingest_due, never_read_source_ids, send_due
+from digest.sources.abandon import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def run_scheduler(
 
     def stop_when_asked() -> None:
         runner.stop.wait()
-        log.info("stopping: the job in flight finishes at its next safe point")
+        log.info("stopping: fetches under way are abandoned; the job stops at a safe point")
         scheduler.shutdown(wait=True)
 
     def on_start(_event: object) -> None:
@@ -198,26 +198,5 @@ def run_scheduler(
         log.info("scheduler started as %s; checks every %ss", lease.owner, every_seconds)
 
     scheduler.add_listener(on_start, EVENT_SCHEDULER_START)
-    restore = _install_signals(runner.stop)
-    try:
+    with stop_on_signals(runner.stop):
         scheduler.start()
-    finally:
-        restore()
-
-
-def _install_signals(stop: threading.Event) -> Callable[[], None]:
-    """Make SIGINT and SIGTERM set `stop` (main thread only); returns the undo."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,6 +14,7 @@ from digest.cli import sources_cmds
 from digest.cli.common import Context, pass_context, table, when
 from digest.ingest import RefreshResult, configured_sources, refresh_all
 from digest.models import Item, ThemeMatch
+from digest.sources.abandon import stop_on_signals
 from digest.sources.fetch import make_client
 
 
@@ -44,7 +46,8 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
         def done(result: RefreshResult) -> None:
             progress.update(task, advance=1, description=result.source_id)
 
-        with make_client(app.settings.ingest) as client:
+        stop = threading.Event()
+        with make_client(app.settings.ingest) as client, stop_on_signals(stop) as received:
             results = refresh_all(
                 app.store,
                 app.settings,
@@ -53,6 +56,7 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
                 now=app.clock(),
                 only=list(only) or None,
                 on_done=done,
+                stop=stop,
             )
     ctx.console.print(summary_table(results))
     failed = [r for r in results if r.failed and not r.skipped]
@@ -61,6 +65,14 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
             f"[yellow]{len(failed)} of {len(results)} sources failed; "
             "'digest sources show ID' says why and what to do.[/]"
         )
+    if received:
+        left = sum(r.abandoned for r in results)
+        ctx.console.print(
+            f"[yellow]Stopped; {left} {'source' if left == 1 else 'sources'} not refreshed "
+            "(nothing recorded on them: they are still due).[/]"
+        )
+        # Interrupted is not success: 128 + the signal, as a shell reports it.
+        click.get_current_context().exit(128 + received[0])
 
 
 def summary_table(results: list[RefreshResult]) -> Table:
@@ -69,6 +81,8 @@ def summary_table(results: list[RefreshResult]) -> Table:
     for r in results:
         if r.skipped:
             note = f"[yellow]skipped: {r.status}. {r.advice}[/]"
+        elif r.abandoned:
+            note = "[yellow]not refreshed: stopped while reading[/]"
         elif r.failed:
             note = f"[red]{r.error}. {r.advice}[/]"
         elif r.not_modified:

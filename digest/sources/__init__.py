@@ -46,13 +46,17 @@ class HostLimiter:
 
 @dataclass(slots=True)
 class ReadContext:
-    """What reading needs: settings, the shared client, the parsing processes and `now`."""
+    """What reading needs: settings, the shared client, the parsing processes and `now`.
+
+    Once `stop` is set, reads under way give up promptly with `Abandoned`.
+    """
 
     settings: Settings
     client: httpx.Client
     parser: ParserPool
     now: datetime
     hosts: HostLimiter = field(default_factory=lambda: HostLimiter(2))
+    stop: threading.Event | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,7 @@ class FeedKind:
                 last_modified=state.last_modified if state else None,
                 max_bytes=ingest.max_bytes,
                 now=ctx.now,
+                stop=ctx.stop,
             )
         if fetched.not_modified:
             return ReadResult(
@@ -122,7 +127,8 @@ class FeedKind:
                 fetched.url,
                 ctx.now,
                 ingest.max_items_per_feed,
-            )
+            ),
+            stop=ctx.stop,
         )
         return ReadResult(
             parsed.entries,
@@ -161,7 +167,8 @@ class FeedKind:
                 path.resolve().as_uri(),
                 ctx.now,
                 ctx.settings.ingest.max_items_per_feed,
-            )
+            ),
+            stop=ctx.stop,
         )
         return ReadResult(parsed.entries, parsed.title, warnings=parsed.warnings, tags=parsed.tags)
 

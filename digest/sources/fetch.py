@@ -5,6 +5,11 @@ connect and read timeouts it enforces a *total* time per fetch: every socket ope
 waits at most until the fetch's deadline, so a server that drips a byte a second (in its
 headers or its body) is cut off like one that never answers. Bodies are decompressed
 here, a bounded piece at a time, so a gzip bomb stops at the size cap.
+
+A fetch given a `stop` event waits on the network in slices of STOP_POLL_SECONDS and gives
+up with `Abandoned` once the event is set, so Ctrl-C does not wait for a stalled server.
+Only waits for bytes are sliced: a recv that times out has consumed nothing, so trying
+again is safe, which is not true of a half-written send or a connect.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import httpx
 
 from digest.config import IngestSettings
 from digest.errors import FetchError
+from digest.sources.abandon import STOP_POLL_SECONDS, Abandoned
 from digest.sources.polling import retry_after_seconds
 
 MAX_REDIRECTS = 5
@@ -33,9 +39,15 @@ _ACCEPT = (
 
 
 class _Deadline(threading.local):
-    """The monotonic time by which the current thread's fetch must be done, if any."""
+    """The monotonic time by which the current thread's fetch must be done, if any, and the
+    event that abandons it."""
 
     at: float | None = None
+    stop: threading.Event | None = None
+
+    def check(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise Abandoned()
 
     def clamp(self, timeout: float | None) -> float | None:
         if self.at is None:
@@ -50,9 +62,22 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._deadline = deadline
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, self._deadline.clamp(timeout))
+        limit = self._deadline.clamp(timeout)
+        if self._deadline.stop is None:
+            return self._inner.read(max_bytes, limit)
+        until = None if limit is None else time.monotonic() + limit
+        while True:
+            self._deadline.check()
+            left = None if until is None else max(0.001, until - time.monotonic())
+            piece = STOP_POLL_SECONDS if left is None else min(left, STOP_POLL_SECONDS)
+            try:
+                return self._inner.read(max_bytes, piece)
+            except httpcore.ReadTimeout:
+                if left is not None and piece >= left:
+                    raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._deadline.check()
         self._inner.write(buffer, self._deadline.clamp(timeout))
 
     def close(self) -> None:
@@ -81,6 +106,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
+        self._deadline.check()
         stream = self._inner.connect_tcp(
             host, port, self._deadline.clamp(timeout), local_address, socket_options
         )
@@ -157,23 +183,33 @@ def fetch(
     last_modified: str | None,
     max_bytes: int,
     now: datetime,
+    stop: threading.Event | None = None,
 ) -> Fetched:
-    """GET a feed, following at most five http(s) redirects, reading at most `max_bytes`."""
+    """GET a feed, following at most five http(s) redirects, reading at most `max_bytes`.
+
+    Once `stop` is set, the fetch gives up within STOP_POLL_SECONDS with `Abandoned`.
+    """
     headers = {}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
+    if stop is not None and stop.is_set():
+        raise Abandoned(source_id)
     deadline: _Deadline | None = getattr(client, "deadline", None)
     total = float(getattr(client, "total_timeout", 0) or 0)
     started = time.monotonic()
-    if deadline is not None and total:
-        deadline.at = started + total
+    if deadline is not None:
+        deadline.at = started + total if total else None
+        deadline.stop = stop
     try:
         return _follow(client, source_id, url, headers, max_bytes, now, started, total)
+    except Abandoned:
+        raise Abandoned(source_id) from None
     finally:
         if deadline is not None:
             deadline.at = None
+            deadline.stop = None
 
 
 def _follow(

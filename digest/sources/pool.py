@@ -19,6 +19,7 @@ import pickle
 import queue
 import signal
 import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -28,6 +29,7 @@ from typing import Any
 
 from digest.config import IngestSettings
 from digest.errors import ParseError
+from digest.sources.abandon import STOP_POLL_SECONDS, Abandoned
 from digest.sources.feeds import ParsedFeed, parse_feed
 from digest.tagging import Tagger
 
@@ -89,18 +91,21 @@ class ParserPool:
             tagger=tagger,
         )
 
-    def parse(self, job: ParseJob) -> ParsedFeed:
-        """Parse in a worker; ParseError if the feed is unusable, too slow or too big."""
+    def parse(self, job: ParseJob, *, stop: threading.Event | None = None) -> ParsedFeed:
+        """Parse in a worker; ParseError if the feed is unusable, too slow or too big.
+
+        Once `stop` is set, a parse under way is killed and `Abandoned` raised.
+        """
         worker = self._idle.get()
         try:
-            if self._closed:
-                raise ParseError(job.source_id, "the run stopped before this feed was parsed")
+            if self._closed or (stop is not None and stop.is_set()):
+                raise Abandoned(job.source_id)
             if worker is None or not worker.process.is_alive():
                 self._retire(worker)
                 worker = self._start()
             try:
-                status, payload, healthy = self._ask(worker, job)
-            except ParseError:
+                status, payload, healthy = self._ask(worker, job, stop)
+            except (ParseError, Abandoned):
                 worker = None  # _ask retired it
                 raise
             if not healthy:  # e.g. after a MemoryError: start afresh next time
@@ -113,12 +118,17 @@ class ParserPool:
         assert isinstance(payload, ParsedFeed)
         return payload
 
-    def _ask(self, worker: _Worker, job: ParseJob) -> tuple[str, object, bool]:
+    def _ask(
+        self, worker: _Worker, job: ParseJob, stop: threading.Event | None
+    ) -> tuple[str, object, bool]:
         try:
             worker.conn.send(job)
-            if worker.conn.poll(self.timeout):
+            if self._answered(worker, stop):
                 answer: tuple[str, object, bool] = worker.conn.recv()
                 return answer
+            if stop is not None and stop.is_set():
+                self._retire(worker)  # mid-parse: it cannot be told to stop, only killed
+                raise Abandoned(job.source_id)
             reason = (
                 f"parsing took longer than {self.timeout:g}s and was stopped "
                 "([ingest] parse_timeout_seconds)"
@@ -130,6 +140,19 @@ class ParserPool:
             )
         self._retire(worker)
         raise ParseError(job.source_id, reason, url=job.final_url)
+
+    def _answered(self, worker: _Worker, stop: threading.Event | None) -> bool:
+        """Wait for the worker's answer, up to the time limit or until `stop` is set."""
+        if stop is None:
+            return worker.conn.poll(self.timeout)
+        until = time.monotonic() + self.timeout
+        while not stop.is_set():
+            left = until - time.monotonic()
+            if left <= 0:
+                return False
+            if worker.conn.poll(min(left, STOP_POLL_SECONDS)):
+                return True
+        return False
 
     def _start(self) -> _Worker:
         context = _context()
