@@ -57,7 +57,9 @@ def retag(
                 yield item
 
         tag_items(store, tagger, counted(store.iter_items()), only=changed)
-    store.set_theme_fingerprints({t: current[t] for t in changed}, now)
+    store.set_theme_fingerprints(
+        {t: current[t] for t in changed}, {t: themes[t].threshold for t in changed}, now
+    )
     return changed
 
 
@@ -102,6 +104,7 @@ def diff_tags(
     wanted = [t for t in themes if only is None or t in only]
     current = theme_fingerprints(themes)
     stored_fingerprints = store.theme_fingerprints()
+    judged_by = store.theme_thresholds()  # the thresholds the stored scores were judged by
     changed = tuple(t for t in wanted if stored_fingerprints.get(t) != current[t])
     changes: list[TagChange] = []
     count = 0
@@ -115,7 +118,7 @@ def diff_tags(
             for theme in wanted:
                 threshold = tagger.threshold(theme)
                 old, new = before.get(theme, 0.0), after.get(theme, 0.0)
-                if (old >= threshold) != (new >= threshold):
+                if (old >= judged_by.get(theme, threshold)) != (new >= threshold):
                     changes.append(
                         TagChange(item.id, item.title, theme, old, new, new >= threshold)
                     )

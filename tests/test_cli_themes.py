@@ -122,6 +122,18 @@ def test_diff_shows_items_that_would_lose_a_theme_and_stores_nothing(sample_conf
     assert stored_tags(sample_config, "missile_tests") == before
 
 
+def test_diff_shows_items_a_raised_threshold_would_drop(sample_config: Path) -> None:
+    assert run(sample_config, "ingest").exit_code == 0
+    scores = stored_tags(sample_config, "china_influence")
+    dropped = [s for s in scores.values() if 0.35 <= s < 0.9]  # 0.35 is the shipped one
+    assert dropped
+    text = sample_config.read_text(encoding="utf-8")
+    sample_config.write_text(text.replace("threshold = 0.35\n", "threshold = 0.9\n", 1))
+    result = run(sample_config, "themes", "diff")
+    assert result.exit_code == 0, result.output
+    assert f"{len(dropped)} items would lose china_influence" in result.output
+
+
 def test_tag_retags_only_the_changed_theme(sample_config: Path) -> None:
     assert run(sample_config, "ingest").exit_code == 0
     edit_theme(sample_config, "themes.missile_tests.exclusions", '"missile" = 5.0')

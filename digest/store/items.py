@@ -241,18 +241,25 @@ class ItemsMixin(StoreBase):
         with self.read() as conn:
             return {row.id: row.fingerprint for row in conn.execute(select(themes))}
 
-    def set_theme_fingerprints(self, fingerprints: Mapping[str, str], now: datetime) -> None:
+    def theme_thresholds(self) -> dict[str, float]:
+        """The threshold each theme's stored scores were judged by, where known."""
+        with self.read() as conn:
+            rows = conn.execute(select(themes.c.id, themes.c.threshold))
+            return {row.id: row.threshold for row in rows if row.threshold is not None}
+
+    def set_theme_fingerprints(
+        self, fingerprints: Mapping[str, str], thresholds: Mapping[str, float], now: datetime
+    ) -> None:
+        """Record that these themes' items are tagged with these definitions and thresholds."""
         with self.write() as conn:
             for theme_id, fingerprint in fingerprints.items():
-                stmt = self.insert(themes).values(
-                    id=theme_id, fingerprint=fingerprint, tagged_at=now
-                )
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[themes.c.id],
-                        set_={"fingerprint": fingerprint, "tagged_at": now},
-                    )
-                )
+                values = {
+                    "fingerprint": fingerprint,
+                    "threshold": thresholds[theme_id],
+                    "tagged_at": now,
+                }
+                stmt = self.insert(themes).values(id=theme_id, **values)
+                conn.execute(stmt.on_conflict_do_update(index_elements=[themes.c.id], set_=values))
 
     # -- compose --------------------------------------------------------------------------
     # Compose asks for light rows first (ids, scores, story keys: what ranking needs), picks

@@ -116,6 +116,8 @@ themes = Table(
     Column("id", String(100), primary_key=True),
     Column("fingerprint", String(64), nullable=False),
     Column("tagged_at", UTCDateTime(), nullable=False),
+    # The threshold the stored scores were judged by (None if tagged before 0006).
+    Column("threshold", Float, nullable=True),
 )
 
 subscribers = Table(
