@@ -97,6 +97,13 @@ def test_titles_become_one_clean_line() -> None:
     assert len(clean_title("word " * 200)) <= 300
 
 
+def test_bidi_overrides_are_dropped_but_direction_marks_kept() -> None:
+    reversing = "Zebra \u202eedirrevo\u202c and \u2067isolate\u2069 text\u200f"
+    assert clean_title(reversing) == "Zebra edirrevo and isolate text\u200f"
+    assert sanitize_html(f"<p>{reversing}</p>") == "<p>Zebra edirrevo and isolate text\u200f</p>"
+    assert html_to_text(f"<p>{reversing}</p>") == "Zebra edirrevo and isolate text\u200f"
+
+
 def test_html_to_text_keeps_paragraphs() -> None:
     assert html_to_text("<p>One &amp; two</p><p>Three</p>") == "One & two\n\nThree"
 

@@ -99,11 +99,17 @@ _TRACKER_HOSTS = (
     "ad.doubleclick.net",
     "mf.feeds.reuters.com",
 )
+# Bidirectional embeddings, overrides and isolates: a feed's U+202E would show the rest of
+# a line reversed ("Trojan Source"). The plain left-to-right and right-to-left marks stay.
+_BIDI_CONTROL: dict[int, str | None] = dict.fromkeys(
+    [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)
 # Line and paragraph separators break email headers; other controls break terminals.
 _CONTROL: dict[int, str | None] = {
     **dict.fromkeys([c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + [0x7F]),
     **dict.fromkeys(range(0x80, 0xA0)),
     **dict.fromkeys([0x85, 0x2028, 0x2029], " "),
+    **_BIDI_CONTROL,
 }
 # Query parameters that only say where a click came from; dropped from links.
 _TRACKING_PARAMS = re.compile(
@@ -178,7 +184,7 @@ def sanitize_html(fragment: str, base: str | None = None) -> str:
         return value
 
     cleaned = nh3.clean(
-        fragment,
+        fragment.translate(_BIDI_CONTROL),
         tags=_ALLOWED_TAGS,
         clean_content_tags=_DROP_WITH_CONTENT,
         attributes=_ALLOWED_ATTRIBUTES,
