@@ -293,7 +293,12 @@ def _record_failure(
         )
     store.record_check(source.id, now, error=exc.reason, status=status, next_check_at=next_check)
     # A failure is data (on the source, in the summary), not something to shout on stderr.
-    log.info("refresh failed: %s", exc.reason, extra={"source_id": source.id, "url": location})
+    log.info(
+        "refresh of %s failed: %s",
+        source.id,
+        exc.reason,
+        extra={"source_id": source.id, "url": location},
+    )
     return RefreshResult(
         source.id,
         error=exc.reason,
