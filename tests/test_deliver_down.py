@@ -15,7 +15,7 @@ from digest.deliver import flush_outbox, make_mailer
 from digest.schedule import send_due
 from tests.conftest import Clock
 from tests.digests import NOW
-from tests.outbox_fixtures import Outbox, write_config
+from tests.outbox_fixtures import Outbox, run_cli, write_config
 from tests.scenario import Items, reader, write_deployment
 from tests.smtp_fixtures import SmtpSink, free_port, hang_up_listener, start_sink
 
@@ -105,6 +105,44 @@ def test_the_file_backend_unable_to_write_charges_no_attempt(tmp_path: Path) -> 
         result.unreachable
     )
     assert untouched(outbox)
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def test_send_with_the_server_down_prints_one_error_with_a_hint_and_exits_1(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    config = write_config(tmp_path, port, FAST_RETRY)
+    Outbox(config).queue(2)
+    for _ in range(3):
+        result = run_cli(config, "send")
+        assert result.exit_code == 1, result.output
+        errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        assert errors == [
+            f"Error: Cannot connect to the SMTP server 127.0.0.1:{port}: "
+            "[Errno 111] Connection refused"
+        ]
+        assert f"Hint: Is the SMTP server at 127.0.0.1:{port} running and reachable?" in (
+            result.output
+        )
+        assert "will retry" not in result.output and "failed" not in result.output
+    listed = run_cli(config, "outbox")
+    assert listed.exit_code == 0 and "0 failed" in listed.output
+    assert untouched(Outbox(config))
+
+
+def test_outbox_retry_with_the_server_down_exits_1_and_leaves_them_queued(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port())
+    outbox = Outbox(config)
+    outbox.queue(1)
+    [message] = outbox.store.list_messages()
+    outbox.store.mark_failed(message.id, "550 5.1.1 No such user", NOW, retry_at=None)
+    result = run_cli(config, "outbox", "retry")
+    assert result.exit_code == 1 and "Error: Cannot connect to the SMTP server" in result.output
+    # Requeued, and not charged for the server being down.
+    assert [(m.status, m.attempts) for m in outbox.store.list_messages()] == [("queued", 0)]
 
 
 # -- alerts and digests ----------------------------------------------------------------------------
