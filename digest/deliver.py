@@ -3,7 +3,9 @@
 Every message is in the outbox table before it is sent (see digest/store/outbox.py). For
 each one, `flush_outbox` marks the attempt as started, hands the stored bytes to the
 backend, and records the server's reply (sent), a retry time (4xx, dropped connection)
-or a permanent failure (5xx). Only one sender works the outbox at a time (a lease).
+or a permanent failure (5xx). When the backend cannot be reached at all (no connection,
+TLS or login refused), the batch stops and no message is charged: they all wait for the
+next run. Only one sender works the outbox at a time (a lease).
 
 Backends ("mailers") follow the Mailer protocol and register in MAILERS. The file backend
 writes .eml and .html into the outbox folder; the SMTP backend talks to a server.
@@ -104,6 +106,8 @@ class FileMailer:
                 f"Cannot write to the outbox folder '{self.folder}': {exc.strerror}",
                 recipient=message.recipient,
                 connection=True,
+                hint="Check [delivery] outbox and that folder's permissions; every message "
+                "stays queued, with no attempt counted, for the next run.",
             ) from None
         return f"written {eml}"
 
@@ -129,8 +133,11 @@ class FlushResult:
     errors: dict[int, str] = field(default_factory=dict)
     # Set when another live sender holds the outbox: who it is.
     busy: str | None = None
-    # Set when the batch stopped early because no message could go (server unreachable).
+    # Set when the batch stopped early: why.
     stopped: str | None = None
+    # Set when the backend could not be reached at all (cannot connect, TLS or login
+    # refused, outbox folder not writable): the batch stopped and no message was charged.
+    unreachable: DeliveryError | None = None
 
 
 def sender_id() -> str:
@@ -201,8 +208,12 @@ def flush_outbox(
                     except DeliveryError as exc:
                         start.settle()
                         if exc.connection:
-                            _record_failure(store, message, exc, retry, now, result)
-                            result.stopped = str(exc)
+                            # Our side cannot reach the backend: that is no fault of this
+                            # message, so it keeps its attempts and status and waits for
+                            # the next run with the rest.
+                            if start.started:
+                                store.abandon_attempt(message.id)
+                            _unreachable(result, exc)
                             return result
                         previous = (message, exc)
                         _count(result, message, exc, retry)
@@ -238,6 +249,7 @@ class _Start:
     ) -> None:
         self.args = (store, previous, message, retry, now)
         self.done = False
+        self.started = False  # this message's attempt is marked as started
 
     def __call__(self) -> None:
         if self.done:
@@ -246,6 +258,7 @@ class _Start:
         store, previous, message, retry, now = self.args
         if not _record_and_start(store, previous, message, retry, now):
             raise _NotQueued
+        self.started = True
 
     def settle(self) -> None:
         if not self.done:
@@ -293,16 +306,10 @@ def _count(
     )
 
 
-def _record_failure(
-    store: Store,
-    message: OutboxMessage,
-    exc: DeliveryError,
-    retry: RetryPolicy,
-    now: datetime,
-    result: FlushResult,
-) -> None:
-    store.mark_failed(message.id, str(exc), now, retry_at=_retry_at(message, exc, retry, now))
-    _count(result, message, exc, retry)
+def _unreachable(result: FlushResult, exc: DeliveryError) -> None:
+    result.unreachable = exc
+    result.stopped = str(exc)
+    log.info("delivery stopped, every message stays queued: %s", exc)
 
 
 def _take_outbox(store: Store, owner: str, now: datetime, ttl: timedelta) -> str | None:

@@ -2,7 +2,8 @@
 
 Each message is one SMTP transaction (MAIL, RCPT, DATA) whose final reply is returned and
 recorded. A 4xx or a lost connection is temporary; a 5xx is permanent. When the server
-cannot be reached at all, the error says so (`connection=True`) and the batch stops.
+cannot be reached at all (no connection, no greeting, TLS or login refused), the error
+says so (`connection=True`): the batch stops and no message is charged an attempt.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from digest.store.outbox import OutboxMessage
 
 if TYPE_CHECKING:
     from digest.deliver import RetryPolicy
+
+# Said in every hint about a server that cannot be reached: what became of the messages.
+_STAY = "every message stays queued, with no attempt counted, for the next run."
 
 
 class SmtpMailer:
@@ -178,7 +182,7 @@ class SmtpMailer:
                     raise DeliveryError(
                         f"{self.where} does not offer STARTTLS",
                         connection=True,
-                        hint='Check [delivery.smtp] security and port (465 is "ssl").',
+                        hint='Check [delivery.smtp] security and port (465 is "ssl"); ' + _STAY,
                     )
                 conn.starttls(context=self._tls())
                 conn.ehlo()
@@ -190,14 +194,23 @@ class SmtpMailer:
                 f"{self.where} refused the login of ${smtp.username_env}: "
                 f"{exc.smtp_code} {_text(exc.smtp_error)}",
                 connection=True,
-                hint=f"Check ${smtp.username_env} and ${smtp.password_env}.",
+                hint=f"Check ${smtp.username_env} and ${smtp.password_env}; {_STAY}",
+            ) from None
+        except ssl.SSLError as exc:
+            _close_quietly(conn)
+            raise DeliveryError(
+                f"TLS with the SMTP server {self.where} failed: {exc}",
+                connection=True,
+                hint="Check [delivery.smtp] security, port and ca_file in config.toml; " + _STAY,
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
             _close_quietly(conn)
             raise DeliveryError(
-                f"Cannot connect to the SMTP server {self.where}: {exc}",
+                f"Cannot connect to the SMTP server {self.where}: "
+                f"{exc or 'it closed the connection before greeting'}",
                 connection=True,
-                hint="Check [delivery.smtp] in config.toml; the messages stay queued.",
+                hint=f"Is the SMTP server at {self.where} running and reachable? Check "
+                f"[delivery.smtp] host and port in config.toml; {_STAY}",
             ) from None
         except DeliveryError:
             _close_quietly(conn)

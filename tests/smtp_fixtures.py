@@ -15,6 +15,7 @@ import ssl
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -125,8 +126,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_sink(**smtp_kwargs: Any) -> tuple[SmtpSink, Controller]:
-    sink = SmtpSink("127.0.0.1", free_port())
+def start_sink(port: int | None = None, **smtp_kwargs: Any) -> tuple[SmtpSink, Controller]:
+    """Start a server, on `port` if given (a server coming back where it was down)."""
+    sink = SmtpSink("127.0.0.1", port or free_port())
     controller = _Controller(sink, **smtp_kwargs)
     controller.start()
     sink.connections = 0  # the controller's own start-up probe is not a client
@@ -172,6 +174,33 @@ def smtp_tls_sink(tmp_path: Path) -> Iterator[tuple[SmtpSink, str]]:
         controller.stop()
 
 
+@contextmanager
+def hang_up_listener() -> Iterator[int]:
+    """A port where something accepts connections and closes them before any greeting."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        done.set()
+        thread.join()
+        server.close()
+
+
 def _self_signed(folder: Path) -> tuple[str, str]:
     from datetime import UTC, datetime, timedelta
     from ipaddress import IPv4Address
@@ -211,4 +240,12 @@ def _self_signed(folder: Path) -> tuple[str, str]:
     return str(cert_path), str(key_path)
 
 
-__all__ = ["Received", "SmtpSink", "smtp_sink", "smtp_tls_sink", "start_sink"]
+__all__ = [
+    "Received",
+    "SmtpSink",
+    "free_port",
+    "hang_up_listener",
+    "smtp_sink",
+    "smtp_tls_sink",
+    "start_sink",
+]

@@ -96,6 +96,8 @@ def report(ctx: Context, result: FlushResult, tried: int) -> None:
     )
     if result.busy:
         click.echo(f"Another sender ({result.busy}) is working the outbox; it will send them.")
+    if result.unreachable is not None:  # one Error line with its hint, exit 1
+        raise result.unreachable
     if result.stopped:
         click.echo(f"Stopped: {result.stopped}. The rest stay queued.")
 

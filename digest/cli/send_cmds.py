@@ -99,8 +99,11 @@ def _flushed_rows(flushed: FlushResult) -> list[tuple[str, str, str, str]]:
         (m.recipient, m.kind, "sent", _short_reply(flushed.replies.get(m.id, "")))
         for m in flushed.sent
     ]
-    rows += [(m.recipient, m.kind, "will retry", m.last_error or "") for m in flushed.retrying]
-    rows += [(m.recipient, m.kind, "failed", m.last_error or "") for m in flushed.failed]
+    # The error of this attempt: the messages as loaded carry the previous one, if any.
+    rows += [
+        (m.recipient, m.kind, "will retry", flushed.errors.get(m.id, "")) for m in flushed.retrying
+    ]
+    rows += [(m.recipient, m.kind, "failed", flushed.errors.get(m.id, "")) for m in flushed.failed]
     return rows
 
 
@@ -130,14 +133,23 @@ def _report(
             for s, until in found.held
         ]
         rows += [(s.email, "alert", "daily cap reached, not sent", "") for s in found.capped]
+    unreachable = any(f is not None and f.unreachable for f in (extra, result.flushed))
     if rows:
         ctx.console.print(table("Delivery", ["recipient", "kind", "status", "detail"], rows))
-    elif not result.dispatched:
+    elif not result.dispatched and not unreachable:  # queued ones wait: the error says so
         ctx.console.print("Nothing is due.")
     if result.dispatched:
         ctx.console.print(f"Handed {result.dispatched} digests to the Celery workers.")
     if result.stopped:
         ctx.console.print("[yellow]Stopped early; the rest is still due or queued.[/]")
+
+
+def _fail_if_unreachable(*flushed: FlushResult) -> None:
+    """When the backend could not be reached, end as an error: one `Error:` line, its
+    hint, exit 1 (the messages are all still queued)."""
+    for result in flushed:
+        if result.unreachable is not None:
+            raise result.unreachable
 
 
 @click.command("send")
@@ -157,7 +169,9 @@ def send(ctx: Context, force: bool, chosen: tuple[str, ...]) -> None:
     app = ctx.app()
     with Lease(app.store, app.clock).held() as lease:
         if not force:
-            _report(ctx, send_due(app, app.clock(), lease=lease))
+            result = send_due(app, app.clock(), lease=lease)
+            _report(ctx, result)
+            _fail_if_unreachable(result.flushed)
             return
         if chosen:
             targets = [find_subscriber(app, key) for key in chosen]
@@ -171,7 +185,9 @@ def send(ctx: Context, force: bool, chosen: tuple[str, ...]) -> None:
                     )
         else:
             targets = app.store.list_subscribers(status="active")
-        _report(ctx, send_now(app, app.clock(), targets, lease=lease))
+        result = send_now(app, app.clock(), targets, lease=lease)
+        _report(ctx, result)
+        _fail_if_unreachable(result.flushed)
 
 
 @click.command("run")
@@ -204,6 +220,7 @@ def run(ctx: Context, once: bool, every: int) -> None:
 
     ctx.console.print(summary_table(result.refreshed))
     _report(ctx, result.sent, extra=result.ingest.flushed, alerts=result.ingest.alerts)
+    _fail_if_unreachable(result.ingest.flushed, result.sent.flushed)
     if app.settings.delivery.backend == "file":
         outbox = app.settings.path(app.settings.delivery.outbox)
         ctx.console.print(f"Digests are in {outbox.resolve()}")

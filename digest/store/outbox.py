@@ -230,6 +230,16 @@ class OutboxMixin(StoreBase):
         with self._sender_write() as conn:
             return bool(_start(conn, delivery_id, now))
 
+    def abandon_attempt(self, delivery_id: int) -> None:
+        """Unmark an attempt that is known not to have reached the backend, without
+        counting it: the message is as it was before the attempt started."""
+        with self._sender_write() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id, deliveries.c.status == "queued")
+                .values(sending_at=None)
+            )
+
     def list_messages(
         self, *, status: str | None = None, limit: int = 100, bodies: bool = True
     ) -> list[OutboxMessage]:
