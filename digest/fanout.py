@@ -106,8 +106,9 @@ def send_message(app: App, delivery_id: int, *, mailer: Mailer | None = None) ->
     """Send one queued message if this worker can claim it.
 
     Returns "sent", "retrying", "failed", "done" (sent or failed already), "waiting" (its
-    next attempt is not due yet) or "busy" (another worker is sending it; try again after
-    [workers] send_timeout). `mailer` is a session
+    next attempt is not due yet), "busy" (another worker is sending it; try again after
+    [workers] send_timeout) or "unreachable" (the server cannot be reached; nothing about
+    the message changed, try again later). `mailer` is a session
     the caller keeps open across messages; without one, a session for this message alone.
     """
     now = app.clock()
@@ -129,6 +130,12 @@ def send_message(app: App, delivery_id: int, *, mailer: Mailer | None = None) ->
             if own:
                 mailer.__exit__(None, None, None)
     except DeliveryError as exc:
+        if exc.connection:
+            # This worker cannot reach the server: no fault of the message, which keeps its
+            # attempts and is claimable again at once (the task retries it later).
+            app.store.abandon_attempt(message.id)
+            log.warning("cannot send %s: %s", message.id, exc, extra={"digest_id": message.id})
+            return "unreachable"
         attempts = message.attempts + 1
         permanent = exc.permanent or attempts >= retry.max_attempts
         retry_at = None if permanent else retry.next_attempt(attempts, now)

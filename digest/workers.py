@@ -121,7 +121,7 @@ def register_tasks(celery: Any, state: WorkerState, send_timeout: float) -> None
             signer=signer,
             mailer=state.mailer(app),
         )
-        if outcome == "busy":  # another worker holds it: look again once its claim is stale
+        if outcome in ("busy", "unreachable"):  # look again once a claim or an outage passes
             raise task.retry(countdown=send_timeout)
         return outcome
 
@@ -129,7 +129,7 @@ def register_tasks(celery: Any, state: WorkerState, send_timeout: float) -> None
     def send(task: Any, delivery_id: int) -> str:
         app, _ = state.app()
         outcome = send_message(app, delivery_id, mailer=state.mailer(app))
-        if outcome == "busy":
+        if outcome in ("busy", "unreachable"):  # look again once a claim or an outage passes
             raise task.retry(countdown=send_timeout)
         return outcome
 

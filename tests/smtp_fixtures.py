@@ -26,6 +26,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tests.servers import free_port
+
 Fault = Callable[[int], str | None]
 
 
@@ -118,12 +120,6 @@ class _Controller(Controller):
 
     def factory(self) -> SMTP:
         return _FaultySMTP(self.handler, self.sink, **self.SMTP_kwargs)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_sink(port: int | None = None, **smtp_kwargs: Any) -> tuple[SmtpSink, Controller]:

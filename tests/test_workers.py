@@ -20,7 +20,8 @@ from digest.render import Renderer
 from digest.store import Store
 from tests.databases import ON_POSTGRES
 from tests.scale_fixtures import scale_deployment
-from tests.smtp_fixtures import SmtpSink
+from tests.servers import free_port
+from tests.smtp_fixtures import SmtpSink, start_sink
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -150,6 +151,41 @@ def test_a_message_is_claimed_once_until_its_claim_is_stale(
     assert taken.interrupted == 1  # the first claimer may have sent it
     app.store.mark_sent(delivery_id, "250 ok", later, known=taken)
     assert send_message(app, delivery_id) == "done" and smtp_sink.received == []
+
+
+def test_a_worker_that_cannot_reach_the_smtp_server_charges_the_message_nothing(
+    tmp_path: Path, open_app: Callable[[Path], App]
+) -> None:
+    from digest.fanout import send_message
+
+    port = free_port()  # nobody listens here until the server "comes back"
+    app = open_app(scale_deployment(tmp_path, readers=1, smtp_port=port))
+    [sub] = app.store.list_subscribers()
+    now = app.clock()
+    delivery_id = app.store.queue_message(
+        key="digest:x",
+        kind="digest",
+        subscriber_id=sub.id,
+        recipient=sub.email,
+        window_start=now,
+        window_end=now,
+        subject="s",
+        message_id="<m@x>",
+        message=b"Subject: s\r\n\r\nbody\r\n",
+        item_ids=[],
+        now=now,
+    )
+    assert delivery_id is not None
+    for _ in range(8):  # more than max_attempts
+        assert send_message(app, delivery_id) == "unreachable"
+    [queued] = app.store.list_messages(status="queued")
+    assert (queued.id, queued.attempts) == (delivery_id, 0)
+    sink, controller = start_sink(port)
+    try:
+        assert send_message(app, delivery_id) == "sent"
+    finally:
+        controller.stop()
+    assert len(sink.received) == 1
 
 
 def test_an_unreachable_broker_is_a_clear_error_and_leaves_readers_due(
