@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import html
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from digest.errors import ParseError
 from digest.models import Entry
 from digest.sources.clean import clean_title, html_to_text, sanitize_html
+from digest.sources.decode import NotText, decode_text
+from digest.sources.docmeta import dateline, front_matter, html_date, markdown_text, parse_date
 from digest.sources.feeds import SUMMARY_CHARS
 from digest.sources.stories import signature
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
+_HTML_SUFFIXES = (".html", ".htm")
 _HTML_TITLE = re.compile(r"<(h1|title)\b[^>]*>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
 # A saved web page often starts with its breadcrumb trail: "Home > News > Title ...".
 _NAVIGATION = re.compile(r"^\s*(?:[^>]{1,40}\s>\s){2,}")
 _PROSE_WORDS = 12
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)]?(\s|$)")
-_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
 
 
 def read_documents(source_id: str, folder: Path, *, max_bytes: int = 10_000_000) -> list[Entry]:
@@ -32,8 +34,10 @@ def scan_documents(
     """Every document in the folder (recursively) in path order, and warnings about the rest.
 
     Every read sees the folder as it is now: new files become new items and changed files
-    update theirs (the store matches them by path, then by content). A file too large or
-    unreadable is skipped with a warning; the others are still read.
+    update theirs (the store matches them by path, then by content). A file too large,
+    unreadable, empty or not text is skipped with a warning, and its earlier item is kept;
+    the others are still read. A file whose encoding had to be guessed is read with a
+    warning.
     """
     if not folder.is_dir():
         raise ParseError(
@@ -46,38 +50,67 @@ def scan_documents(
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
             continue
+        relative = path.relative_to(folder).as_posix()
         try:
             if not path.is_file():
                 continue
             if path.stat().st_size > max_bytes:
-                warnings.append(
-                    f"skipped '{path.relative_to(folder)}': larger than {max_bytes:,} bytes"
-                )
+                warnings.append(f"skipped '{relative}': larger than {max_bytes:,} bytes")
                 continue
-            entries.append(read_document(source_id, folder, path))
+            data = path.read_bytes()
         except OSError as exc:
-            warnings.append(f"skipped '{path.relative_to(folder)}': {exc.strerror}")
+            warnings.append(f"skipped '{relative}': {exc.strerror}")
+            continue
+        try:
+            decoded = decode_text(data, html=path.suffix.lower() in _HTML_SUFFIXES)
+        except NotText as exc:
+            warnings.append(f"skipped '{relative}': not a text file ({exc})")
+            continue
+        entry = parse_document(source_id, relative, decoded.text)
+        if entry is None:
+            warnings.append(
+                f"skipped '{relative}': " + ("it has no text" if data else "the file is empty")
+            )
+            continue
+        if decoded.guessed:
+            warnings.append(
+                f"'{relative}' is not UTF-8; read it as {decoded.encoding} (a guess; save the "
+                "file as UTF-8 to be sure)"
+            )
+        entries.append(entry)
     if not entries and not warnings:
         warnings.append("the folder has no .txt, .md or .html files")
     return entries, warnings
 
 
-def read_document(source_id: str, folder: Path, path: Path) -> Entry:
-    raw = path.read_bytes().decode("utf-8", errors="replace")
-    relative = path.relative_to(folder).as_posix()
-    if path.suffix.lower() in (".html", ".htm"):
+def parse_document(source_id: str, relative: str, raw: str) -> Entry | None:
+    """One document's decoded text as an entry, or None when it has no text."""
+    suffix = PurePosixPath(relative).suffix.lower()
+    published = None
+    if suffix in _HTML_SUFFIXES:
         found = _HTML_TITLE.search(raw)
         title = html_to_text(found.group(2)) if found else ""
+        published = html_date(raw)
         body = re.sub(r"<(script|style|head)\b.*?</\1>", "", raw, flags=re.I | re.S)
         text = html_to_text(sanitize_html(body))
+    elif suffix in (".md", ".markdown"):
+        meta, raw = front_matter(raw)
+        title, text = markdown_text(raw)
+        title = meta.get("title") or title
+        published = parse_date(meta.get("date", ""))
     else:
-        text = _markdown_text(raw) if path.suffix.lower() in (".md", ".markdown") else raw.strip()
-        title = _first_heading(raw) if path.suffix.lower() != ".txt" else ""
-        text = "\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip())
+        title, text = "", raw
+    text = "\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip())
+    if not text and not title:
+        return None
+    stem = PurePosixPath(relative).stem
     if not title:
         lines = (line for line in text.splitlines() if line.strip() and not _NAVIGATION.match(line))
-        title = _headline(next(lines, path.stem))
-    body = _from_first_prose(text)
+        title = _headline(next(lines, stem))
+    title = clean_title(title, fallback=stem)
+    if published is None:
+        published = dateline(text)
+    body = _without_title(_from_first_prose(text), title)
     summary = body[:SUMMARY_CHARS]
     if len(body) > SUMMARY_CHARS:
         summary = summary.rsplit(" ", 1)[0] + " …"
@@ -85,11 +118,23 @@ def read_document(source_id: str, folder: Path, path: Path) -> Entry:
         source_id=source_id,
         guid=f"file:{relative}",
         url="",
-        title=clean_title(title, fallback=path.stem),
+        title=title,
         summary_html="".join(f"<p>{html.escape(p)}</p>" for p in summary.split("\n\n")),
         text=text,
+        published_at=published,
         signature=signature(title, text),
     )
+
+
+def _without_title(body: str, title: str) -> str:
+    """The body without its opening paragraphs that only repeat the title, if more remains."""
+    paragraphs = body.split("\n\n")
+    bare = title.rstrip("…").strip().casefold()
+    while len(paragraphs) > 1 and bare and paragraphs[0].casefold().startswith(bare):
+        if len(paragraphs[0]) > len(title) + 40:
+            break  # the title is only this paragraph's first sentence: keep the paragraph
+        paragraphs.pop(0)
+    return "\n\n".join(paragraphs)
 
 
 def _from_first_prose(text: str) -> str:
@@ -118,17 +163,3 @@ def _headline(line: str, limit: int = 140) -> str:
     if sentence and len(sentence.group(1)) <= limit:
         return sentence.group(1)
     return line[:limit].rsplit(" ", 1)[0] + "…"
-
-
-def _first_heading(raw: str) -> str:
-    for line in raw.splitlines():
-        if match := _MD_HEADING.match(line):
-            return match.group(1)
-    return ""
-
-
-def _markdown_text(raw: str) -> str:
-    """Markdown as plain text: headings, emphasis and link syntax removed."""
-    text = re.sub(r"^\s{0,3}#{1,6}\s+", "", raw, flags=re.M)
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    return re.sub(r"(\*\*|__|\*|_|`)(.+?)\1", r"\2", text).strip()
