@@ -50,6 +50,8 @@ class Selection:
     kind: DeliveryKind = "digest"
     # Items already in messages of these kinds are not shown again.
     no_repeat: frozenset[str] = ALL_KINDS
+    # Only items published (else first seen) after this time; None for no limit.
+    published_after: datetime | None = None
 
 
 def digest_window(subscriber: Subscriber, now: datetime, first_digest_days: int) -> datetime:
@@ -72,7 +74,8 @@ def digest_selection(subscriber: Subscriber, settings: Settings, now: datetime) 
 def alert_selection(
     subscriber: Subscriber, settings: Settings, start: datetime, now: datetime
 ) -> Selection:
-    """A reader's alert: their alert themes at the alert threshold, since `start`."""
+    """A reader's alert: their alert themes at the alert threshold, since `start`, of
+    items published in the last [digest] alert_max_age_hours (older news is no alert)."""
     return Selection(
         subscriber,
         _min_scores(settings.themes, subscriber.alerts.themes, subscriber.alerts.threshold),
@@ -80,6 +83,7 @@ def alert_selection(
         now,
         "alert",
         ALL_KINDS,
+        now - timedelta(hours=settings.digest.alert_max_age_hours),
     )
 
 
@@ -140,7 +144,9 @@ def compose(store: Store, settings: Settings, selections: Sequence[Selection]) -
     by_window: dict[tuple[datetime, datetime], list[int]] = {}
     for i, selection in enumerate(selections):
         by_window.setdefault((selection.start, selection.end), []).append(i)
-    plans: dict[tuple[datetime, datetime, tuple[tuple[str, float], ...]], _Plan] = {}
+    plans: dict[
+        tuple[datetime, datetime, tuple[tuple[str, float], ...], datetime | None], _Plan
+    ] = {}
     picks: list[_Pick] = [_Pick(None, [], 0)] * len(selections)
     for (start, end), members in by_window.items():
         themes = list(dict.fromkeys(t for i in members for t in selections[i].min_scores))
@@ -151,10 +157,12 @@ def compose(store: Store, settings: Settings, selections: Sequence[Selection]) -
         sent = store.sent_since([selections[i].subscriber.id for i in members], start)
         for i in members:
             selection = selections[i]
-            key = (start, end, tuple(selection.min_scores.items()))
+            after = selection.published_after
+            key = (start, end, tuple(selection.min_scores.items()), after)
             plan = plans.get(key)
             if plan is None:
-                plan = plans[key] = _Plan(_rank(rows, selection.min_scores))
+                chosen = rows if after is None else _published_after(rows, after)
+                plan = plans[key] = _Plan(_rank(chosen, selection.min_scores))
             excluded = {
                 row.story
                 for row in sent.get(selection.subscriber.id, ())
@@ -191,6 +199,13 @@ def compose(store: Store, settings: Settings, selections: Sequence[Selection]) -
             )
         )
     return digests
+
+
+def _published_after(
+    rows: Mapping[str, Sequence[TagRow]], after: datetime
+) -> dict[str, list[TagRow]]:
+    cutoff = after.timestamp()
+    return {theme: [row for row in found if row.when > cutoff] for theme, found in rows.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,20 @@ def test_items_stored_before_the_reader_subscribed_are_not_alerted(
     assert send_alerts(app, clock.now).queued == []
 
 
+def test_old_news_from_a_new_feed_waits_for_the_digest(
+    make: Callable[[str], tuple[App, Items]], clock: Clock
+) -> None:
+    app, stored = make(alert_reader())
+    clock.now += timedelta(minutes=5)
+    # First seen now, but published ten days ago (a new feed's backlog): no alert.
+    backlog = stored.add({"alpha": 0.9}, clock.now, published=clock.now - timedelta(days=10))
+    fresh = stored.add({"alpha": 0.9}, clock.now, published=clock.now - timedelta(hours=3))
+    send_alerts(app, clock.now)
+    assert delivered(app, "a@example.org", "alert") == [[fresh]]
+    send_due(app, clock.now + timedelta(minutes=1))
+    assert delivered(app, "a@example.org", "digest") == [[backlog]]
+
+
 def test_an_alerted_item_is_not_repeated_in_the_next_digest(
     make: Callable[[str], tuple[App, Items]], clock: Clock
 ) -> None:

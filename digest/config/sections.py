@@ -47,6 +47,13 @@ class DigestSettings(Section):
         7, ge=1, le=365, description="How many days a subscriber's first digest looks back."
     )
     send_empty: bool = Field(False, description="Send a digest even when it has no items.")
+    alert_max_age_hours: int = Field(
+        48,
+        ge=1,
+        le=8760,
+        description="Alert only items published this recently; older news (a new feed's "
+        "backlog) waits for the digest.",
+    )
     secret_key: str | None = secret(
         "Key that signs preference-center links; DIGEST_SECRET_KEY overrides it."
     )
