@@ -10,8 +10,18 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from digest.app import App, Clock, system_clock
+
+
+def plain_console() -> Console:
+    """A console that prints a string as written: no markup, no :emoji: codes.
+
+    Most of what the CLI prints comes from feeds, documents and readers, where "[red]" or
+    "[/]" is text; our own styling goes in as `style=` or a `rich.text.Text`.
+    """
+    return Console(markup=False, emoji=False)
 
 
 @dataclass(slots=True)
@@ -19,7 +29,7 @@ class Context:
     """Carried by click; opens the app the first time a command needs it."""
 
     config: Path
-    console: Console = field(default_factory=Console)
+    console: Console = field(default_factory=plain_console)
     clock: Clock = system_clock
     _app: App | None = None
 
@@ -37,13 +47,25 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
+def cell(value: object) -> Text:
+    """A table cell shown as written; a `Text` (our own styling) is kept as it is."""
+    if isinstance(value, Text):
+        return value
+    return Text("" if value is None else str(value))
+
+
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
-    out = Table(title=title, title_justify="left", header_style="bold")
+    """A table whose titles and cells are never read as markup (see `cell`)."""
+    out = Table(
+        title=None if title is None else Text(title, style="table.title"),
+        title_justify="left",
+        header_style="bold",
+    )
     for i, column in enumerate(columns):
         # The first column names the row (an id, an address): never wrap it.
-        out.add_column(column, overflow="fold", no_wrap=i == 0)
+        out.add_column(Text(column), overflow="fold", no_wrap=i == 0)
     for row in rows:
-        out.add_row(*("" if v is None else str(v) for v in row))
+        out.add_row(*(cell(v) for v in row))
     return out
 
 

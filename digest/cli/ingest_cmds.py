@@ -8,6 +8,7 @@ import threading
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from digest.app import App
 from digest.cli import sources_cmds
@@ -36,7 +37,7 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
         TextColumn("[bold]Ingesting"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         TimeElapsedColumn(),
         console=ctx.console,
         transient=True,
@@ -62,14 +63,16 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
     failed = [r for r in results if r.failed and not r.skipped]
     if failed:
         ctx.console.print(
-            f"[yellow]{len(failed)} of {len(results)} sources failed; "
-            "'digest sources show ID' says why and what to do.[/]"
+            f"{len(failed)} of {len(results)} sources failed; "
+            "'digest sources show ID' says why and what to do.",
+            style="yellow",
         )
     if received:
         left = sum(r.abandoned for r in results)
         ctx.console.print(
-            f"[yellow]Stopped; {left} {'source' if left == 1 else 'sources'} not refreshed "
-            "(nothing recorded on them: they are still due).[/]"
+            f"Stopped; {left} {'source' if left == 1 else 'sources'} not refreshed "
+            "(nothing recorded on them: they are still due).",
+            style="yellow",
         )
         # Interrupted is not success: 128 + the signal, as a shell reports it.
         click.get_current_context().exit(128 + received[0])
@@ -77,25 +80,26 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
 
 def summary_table(results: list[RefreshResult]) -> Table:
     """new, updated, unchanged and failed per source, and a note on anything unusual."""
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for r in results:
+        # Errors and warnings quote feeds and settings ("[ingest] max_bytes"): plain text.
         if r.skipped:
-            note = f"[yellow]skipped: {r.status}. {r.advice}[/]"
+            note = Text(f"skipped: {r.status}. {r.advice}", style="yellow")
         elif r.abandoned:
-            note = "[yellow]not refreshed: stopped while reading[/]"
+            note = Text("not refreshed: stopped while reading", style="yellow")
         elif r.failed:
-            note = f"[red]{r.error}. {r.advice}[/]"
+            note = Text(f"{r.error}. {r.advice}", style="red")
         elif r.not_modified:
-            note = "not modified"
+            note = Text("not modified")
         elif r.warnings:
-            note = f"[yellow]{'; '.join(r.warnings)}[/]"
+            note = Text("; ".join(r.warnings), style="yellow")
         else:
-            note = "ok"
+            note = Text("ok")
         failed = "yes" if r.failed and not r.skipped else ""
         rows.append((r.source_id, r.new, r.updated, r.unchanged, failed, note))
     totals = [sum(getattr(r, k) for r in results) for k in ("new", "updated", "unchanged")]
     failures = sum(1 for r in results if r.failed and not r.skipped)
-    rows.append(("[bold]total[/]", *totals, failures, f"{len(results)} sources"))
+    rows.append((Text("total", style="bold"), *totals, failures, f"{len(results)} sources"))
     return table("Ingest", ["source", "new", "updated", "unchanged", "failed", "note"], rows)
 
 

@@ -137,7 +137,7 @@ def _report(
     if result.dispatched:
         ctx.console.print(f"Handed {result.dispatched} digests to the Celery workers.")
     if result.stopped:
-        ctx.console.print("[yellow]Stopped early; the rest is still due or queued.[/]")
+        ctx.console.print("Stopped early; the rest is still due or queued.", style="yellow")
 
 
 @click.command("send")

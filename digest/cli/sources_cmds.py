@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from digest.app import App
 from digest.cli.common import Context, pass_context, table, when
@@ -40,16 +41,17 @@ def _health_table(ctx: Context) -> None:
     rows = []
     for s in ctx.app().store.list_sources():
         if s.last_error:
-            problem = f"[red]{_sentence(s.last_error)}[/]"
+            problem = Text(_sentence(s.last_error), style="red")
         elif s.last_warning:
-            problem = f"[yellow]{_sentence(s.last_warning)}[/]"
+            problem = Text(_sentence(s.last_warning), style="yellow")
         else:
-            problem = "-"
-        status = {"paused": "[red]paused[/]", "disabled": "[red]disabled[/]"}.get(
-            s.status, "ok" if not s.error_count else "[yellow]failing[/]"
-        )
-        if s.last_checked_at is None and s.status == "active":
-            status = "new"
+            problem = Text("-")
+        if s.status in ("paused", "disabled"):
+            status = Text(s.status, style="red")
+        elif s.last_checked_at is None and s.status == "active":
+            status = Text("new")
+        else:
+            status = Text("failing", style="yellow") if s.error_count else Text("ok")
         rows.append(
             (
                 s.id,

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import IO
 
 import click
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from digest.cli.common import Context, pass_context, table
 from digest.config import Settings, load_settings
@@ -79,7 +79,7 @@ def explain_text(ctx: Context, text: str, title: str) -> None:
     rows = []
     for match in explain(tagger, list(settings.themes), title, body):
         threshold = tagger.threshold(match.theme)
-        verdict = "[green]yes[/]" if match.score >= threshold else "no"
+        verdict = Text("yes", style="green") if match.score >= threshold else Text("no")
         rows.append((match.theme, f"{match.score:.3f}", f"{threshold:.2f}", verdict, _why(match)))
     ctx.console.print(table("Themes", ["theme", "score", "threshold", "tagged", "evidence"], rows))
 
@@ -99,17 +99,19 @@ def _read_argument(text: str) -> str:
         ) from None
 
 
-def _why(match: ThemeMatch) -> str:
+def _why(match: ThemeMatch) -> Text:
     """Each sentence once, with what it added and the phrases that matched in it."""
-    lines = []
-    for evidence, style in ((match.evidence, "+{:.2f}"), (match.penalties, "[red]{:.2f}[/]")):
+    lines: list[Text] = []
+    for evidence, style in ((match.evidence, ""), (match.penalties, "red")):
         by_sentence: dict[tuple[str, float], list[str]] = {}
         for e in evidence:
             by_sentence.setdefault((e.snippet, e.weight), []).append(e.phrase)
         for (snippet, weight), phrases in by_sentence.items():
-            shown = ", ".join(escape(p) for p in phrases)
-            lines.append(f"{style.format(weight)} [bold]{shown}[/]: {escape(snippet)}")
-    return "\n".join(lines) or "-"
+            added = f"{weight:.2f}" if style else f"+{weight:.2f}"
+            lines.append(
+                Text.assemble((added, style), " ", (", ".join(phrases), "bold"), f": {snippet}")
+            )
+    return Text("\n").join(lines) if lines else Text("-")
 
 
 @themes_group.command("evaluate")
@@ -170,9 +172,12 @@ def _quality_table(title: str, result: Evaluation) -> Table:
         )
         for q in result.themes
     ]
-    rows.append(("[bold]micro-F1[/]", "", "", f"{result.micro_f1:.3f}", "", ""))
-    rows.append(("[bold]macro-F1[/]", "", "", f"{result.macro_f1:.3f}", "", ""))
-    rows.append(("[bold]exact match[/]", "", "", f"{result.exact_match:.3f}", "", ""))
+    for name, value in (
+        ("micro-F1", result.micro_f1),
+        ("macro-F1", result.macro_f1),
+        ("exact match", result.exact_match),
+    ):
+        rows.append((Text(name, style="bold"), "", "", f"{value:.3f}", "", ""))
     return table(title, ["theme", "precision", "recall", "F1", "support", "tp/fp/fn"], rows)
 
 
@@ -198,8 +203,8 @@ def diff(ctx: Context, only: tuple[str, ...], show: int) -> None:
         (
             theme,
             "changed" if theme in result.changed else "same",
-            f"[green]+{len(result.gained(theme))}[/]",
-            f"[red]-{len(result.lost(theme))}[/]",
+            Text(f"+{len(result.gained(theme))}", style="green"),
+            Text(f"-{len(result.lost(theme))}", style="red"),
         )
         for theme in result.themes
     ]
