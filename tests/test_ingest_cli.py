@@ -1,5 +1,6 @@
 """`digest ingest` and `digest sources`: what a person sees and types."""
 
+import json
 from pathlib import Path
 
 from tests.conftest import FeedServer
@@ -70,3 +71,18 @@ def test_opml_import_then_export_round_trips(tmp_path: Path, feed_server: FeedSe
     assert feed_server.url("atom10.atom") in exported and feed_server.url("small.xml") in exported
     assert run(config, "sources", "remove", "atom-one").exit_code == 0
     assert "atom-one" not in run(config, "sources").output
+
+
+def test_run_once_reads_feeds_added_with_sources_add_and_import(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    config = config_with(tmp_path)
+    assert run(config, "sources", "add", feed_server.url("small.xml")).exit_code == 0
+    opml = tmp_path / "feeds.opml"
+    outline = f'<outline text="A" xmlUrl="{feed_server.url("rss10.rdf")}"/>'
+    opml.write_text(f'<opml version="2.0"><body>{outline}</body></opml>')
+    assert run(config, "sources", "import", str(opml)).exit_code == 0
+    result = run(config, "run", "--once")
+    assert result.exit_code == 0, result.output
+    found = json.loads(run(config, "items", "--json").output)
+    assert {i["source_id"] for i in found} == {"small-test-feed", "a"}
