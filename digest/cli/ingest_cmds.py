@@ -119,7 +119,12 @@ def items(
             f'"{theme}" is not a theme; expected one of {", ".join(app.settings.themes)}',
             param_hint="--theme",
         )
-    found = app.store.list_items(theme=theme, source_id=source_id, limit=limit)
+    found = app.store.list_items(
+        theme=theme,
+        min_score=app.tagger.threshold(theme) if theme is not None else 0.0,
+        source_id=source_id,
+        limit=limit,
+    )
     if as_json:
         click.echo(json.dumps([_item_json(item, tags, app) for item, tags in found], indent=2))
         return
