@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -59,8 +60,23 @@ def _flatten(model: BaseModel, prefix: str, rows: list[tuple[str, str, str]]) ->
                 _flatten(element, f"{key}.{sub}.", rows)
         else:
             extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-            shown = "********" if extra.get("secret") and value else repr(value)
-            rows.append((key, shown, field.description or ""))
+            rows.append((key, _shown(value, extra), field.description or ""))
+
+
+def _shown(value: Any, extra: dict[str, Any]) -> str:
+    """A setting's value as it is in force: secrets masked, a URL without its password, and
+    the environment's value where a variable overrides the file."""
+    env = extra.get("env")
+    overridden = os.environ.get(env) if isinstance(env, str) else None
+    if overridden:  # as Settings reads it: an empty variable does not count
+        value = overridden
+    if extra.get("secret") and value:
+        shown = "********"
+    elif extra.get("url") and isinstance(value, str):
+        shown = repr(redact(value))
+    else:
+        shown = repr(value)
+    return f"{shown} (from ${env})" if overridden else shown
 
 
 @click.command("init")
