@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+from pytest import MonkeyPatch
+
+from digest.cli.common import naming_config
 from tests.ingest_fixtures import THEMES, feed, run
 
 ITEM = "[/bold] Zebra [link=http://evil.example]click[/link] title"
@@ -53,3 +56,27 @@ def test_ingest_note_keeps_the_setting_it_names(tmp_path: Path) -> None:
     result = run(config, "ingest")
     assert result.exit_code == 0, result.output
     assert "([ingest] max_items_per_feed)" in result.output
+
+
+def test_messages_name_the_config_file_in_use(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = Path("watch.toml")
+    config.write_text(
+        '[[sources]]\nid = "docs"\nkind = "documents"\npath = "missing"\n' + THEMES,
+        encoding="utf-8",
+    )
+    ingested = run(config, "ingest").output
+    assert "fix the source's path in watch.toml." in ingested
+    shown = run(config, "sources", "show", "docs").output
+    assert "│ from " in shown and "watch.toml" in shown and "config.toml" not in shown
+    broken = Path("broken.toml")
+    broken.write_text('[digest]\ndatabase = "nosuchdb://x"\n', encoding="utf-8")
+    result = run(broken, "items")
+    assert result.exit_code == 1 and "Check [digest] database in broken.toml." in result.output
+
+
+def test_naming_config_leaves_paths_alone() -> None:
+    text = "see /etc/digest/config.toml or config.toml.bak, then fix config.toml."
+    assert naming_config(text, Path("watch.toml")) == (
+        "see /etc/digest/config.toml or config.toml.bak, then fix watch.toml."
+    )

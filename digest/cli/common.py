@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from digest.app import App, Clock, system_clock
+from digest.config import DEFAULT_CONFIG
 
 
 def plain_console() -> Console:
@@ -45,6 +47,23 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+# "config.toml" as the pipeline's messages name the config file; not inside a path or URL.
+_CONFIG_TOML = re.compile(r"(?<![\w./-])config\.toml(?![\w-]|\.\w)")
+
+
+def config_label(config: Path) -> str:
+    """The config file for a message: "config.toml", or the other file --config named."""
+    return config.name if config.name == DEFAULT_CONFIG.name else str(config)
+
+
+def naming_config(text: str, config: Path) -> str:
+    """`text` with "config.toml" replaced by the config file in use (see `config_label`).
+
+    The pipeline does not know which file its settings came from; the CLI does.
+    """
+    label = config_label(config)
+    return _CONFIG_TOML.sub(lambda _: label, text)
 
 
 def cell(value: object) -> Text:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -12,7 +13,7 @@ from rich.text import Text
 
 from digest.app import App
 from digest.cli import sources_cmds
-from digest.cli.common import Context, pass_context, table, when
+from digest.cli.common import Context, naming_config, pass_context, table, when
 from digest.ingest import RefreshResult, configured_sources, refresh_all
 from digest.models import Item, ThemeMatch
 from digest.sources.abandon import stop_on_signals
@@ -59,7 +60,7 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
                 on_done=done,
                 stop=stop,
             )
-    ctx.console.print(summary_table(results))
+    ctx.console.print(summary_table(results, ctx.config))
     failed = [r for r in results if r.failed and not r.skipped]
     if failed:
         ctx.console.print(
@@ -78,21 +79,21 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
         click.get_current_context().exit(128 + received[0])
 
 
-def summary_table(results: list[RefreshResult]) -> Table:
+def summary_table(results: list[RefreshResult], config: Path) -> Table:
     """new, updated, unchanged and failed per source, and a note on anything unusual."""
     rows: list[tuple[object, ...]] = []
     for r in results:
         # Errors and warnings quote feeds and settings ("[ingest] max_bytes"): plain text.
         if r.skipped:
-            note = Text(f"skipped: {r.status}. {r.advice}", style="yellow")
+            note = Text(naming_config(f"skipped: {r.status}. {r.advice}", config), style="yellow")
         elif r.abandoned:
             note = Text("not refreshed: stopped while reading", style="yellow")
         elif r.failed:
-            note = Text(f"{r.error}. {r.advice}", style="red")
+            note = Text(naming_config(f"{r.error}. {r.advice}", config), style="red")
         elif r.not_modified:
             note = Text("not modified")
         elif r.warnings:
-            note = Text("; ".join(r.warnings), style="yellow")
+            note = Text(naming_config("; ".join(r.warnings), config), style="yellow")
         else:
             note = Text("ok")
         failed = "yes" if r.failed and not r.skipped else ""

@@ -202,7 +202,7 @@ def run(ctx: Context, once: bool, every: int) -> None:
         result = run_cycle(app, lease=lease)
     from digest.cli.ingest_cmds import summary_table
 
-    ctx.console.print(summary_table(result.refreshed))
+    ctx.console.print(summary_table(result.refreshed, ctx.config))
     _report(ctx, result.sent, extra=result.ingest.flushed, alerts=result.ingest.alerts)
     if app.settings.delivery.backend == "file":
         outbox = app.settings.path(app.settings.delivery.outbox)

@@ -10,7 +10,7 @@ import click
 from pydantic import ValidationError
 
 from digest.app import App, subscriber_from_settings
-from digest.cli.common import Context, pass_context, table, when
+from digest.cli.common import Context, config_label, pass_context, table, when
 from digest.cli.send_cmds import find_subscriber, next_digest_text
 from digest.config import SubscriberSettings, describe_errors
 from digest.errors import SubscriptionError
@@ -125,9 +125,11 @@ def show(ctx: Context, subscriber: str) -> None:
         ("status", sub.status),
         (
             "from",
-            {"config": "config.toml", "cli": "the CLI", "web": "the preference center"}.get(
-                sub.origin, sub.origin
-            ),
+            {
+                "config": config_label(ctx.config),
+                "cli": "the CLI",
+                "web": "the preference center",
+            }.get(sub.origin, sub.origin),
         ),
         ("themes", ", ".join(sub.themes) or "-"),
         ("cadence", sub.cadence),
@@ -231,7 +233,8 @@ def remove(ctx: Context, subscriber: str, yes: bool) -> None:
     click.echo(f"Unsubscribed {sub.email}.")
     if sub.origin == "config":
         click.echo(
-            "They stay unsubscribed while config.toml lists them; you may delete them there."
+            f"They stay unsubscribed while {config_label(ctx.config)} lists them; you may "
+            "delete them there."
         )
 
 
