@@ -15,7 +15,7 @@ NAME = "[red]Bob[/red] [link=http://evil.example]x[/link]"
 def hostile(tmp_path: Path, ingest: str = "") -> Path:
     """A config whose feed, channel and subscriber are all named in rich markup."""
     (tmp_path / "rich.xml").write_bytes(
-        feed(("r1", "http://r.example/1", ITEM, "a missile test"), title=CHANNEL)
+        feed(("r1", "http://r.example/1", ITEM, "Pyongyang tested a missile."), title=CHANNEL)
     )
     config = tmp_path / "config.toml"
     config.write_text(
@@ -80,3 +80,42 @@ def test_naming_config_leaves_paths_alone() -> None:
     assert naming_config(text, Path("watch.toml")) == (
         "see /etc/digest/config.toml or config.toml.bak, then fix watch.toml."
     )
+
+
+def test_counts_agree_with_their_nouns(tmp_path: Path) -> None:
+    config = hostile(tmp_path)
+    ingested = run(config, "ingest").output
+    assert "1 source " in ingested and "1 sources" not in ingested
+    assert "1 item " in run(config, "items").output
+    listed = run(config, "subscribers", "list").output
+    assert "1 subscriber " in listed and "1 subscribers" not in listed
+    checked = run(config, "config", "check").output
+    assert "(1 source, 1 theme, 1 subscriber)" in checked
+
+
+def test_items_from_an_unknown_source_is_an_error_naming_the_known_ones(tmp_path: Path) -> None:
+    config = hostile(tmp_path)
+    result = run(config, "items", "--source", "nope")
+    assert result.exit_code == 2
+    assert '"nope" is not a source; expected one of rich' in result.output
+
+
+def test_pause_or_resume_says_when_a_subscriber_already_is_so(tmp_path: Path) -> None:
+    config = hostile(tmp_path)
+    assert "Paused b@example.org" in run(config, "subscribers", "pause", "b@example.org").output
+    again = run(config, "subscribers", "pause", "b@example.org")
+    assert again.exit_code == 0 and "b@example.org is already paused" in again.output
+    assert "Resumed b@example.org" in run(config, "subscribers", "resume", "b@example.org").output
+    assert "is already active" in run(config, "subscribers", "resume", "b@example.org").output
+
+
+def test_run_once_names_the_outbox_only_when_it_wrote_there(tmp_path: Path) -> None:
+    (tmp_path / "idle").mkdir()
+    idle = hostile(tmp_path / "idle")
+    run(idle, "subscribers", "pause", "b@example.org")
+    result = run(idle, "run", "--once")
+    assert result.exit_code == 0 and "Nothing is due." in result.output
+    assert "Digests are in" not in result.output
+    (tmp_path / "busy").mkdir()
+    busy = run(hostile(tmp_path / "busy"), "run", "--once")
+    assert "b@example.org" in busy.output and "Digests are in" in busy.output

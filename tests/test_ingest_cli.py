@@ -66,7 +66,7 @@ def test_opml_import_then_export_round_trips(tmp_path: Path, feed_server: FeedSe
         f"</outline></body></opml>"
     )
     result = run(config, "sources", "import", str(opml))
-    assert "Imported 1 feeds" in result.output and "already read by 'small'" in result.output
+    assert "Imported 1 feed" in result.output and "already read by 'small'" in result.output
     exported = run(config, "sources", "export").output
     assert feed_server.url("atom10.atom") in exported and feed_server.url("small.xml") in exported
     assert run(config, "sources", "remove", "atom-one").exit_code == 0

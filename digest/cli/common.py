@@ -88,6 +88,11 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[obj
     return out
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """A count and its noun in the right number: "1 source", "2 sources", "0 sources"."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def when(value: datetime | None, zone: str | None = None) -> str:
     """A datetime for a table: local to `zone` if given, else UTC; "-" if unknown."""
     if value is None:

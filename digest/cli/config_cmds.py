@@ -8,7 +8,7 @@ from typing import Any
 import click
 from pydantic import BaseModel
 
-from digest.cli.common import Context, pass_context, table
+from digest.cli.common import Context, counted, pass_context, table
 from digest.config import load_settings
 from digest.starter import starter_config
 from digest.store import Store
@@ -27,8 +27,9 @@ def check(ctx: Context) -> None:
     """Validate config.toml and report every problem at once (exit 2 if any)."""
     settings = load_settings(ctx.config)
     click.echo(
-        f"{ctx.config}: OK ({len(settings.sources)} sources, {len(settings.themes)} themes, "
-        f"{len(settings.subscribers)} subscribers)"
+        f"{ctx.config}: OK ({counted(len(settings.sources), 'source')}, "
+        f"{counted(len(settings.themes), 'theme')}, "
+        f"{counted(len(settings.subscribers), 'subscriber')})"
     )
 
 
@@ -144,7 +145,8 @@ def db_copy(ctx: Context, source_url: str, destination_url: str) -> None:
     finally:
         source.close()
     ctx.console.print(table(None, ["table", "rows"], list(result.rows.items())))
-    click.echo(f"Copied {sum(result.rows.values())} rows into {redact(destination_url)}.")
+    copied = counted(sum(result.rows.values()), "row")
+    click.echo(f"Copied {copied} into {redact(destination_url)}.")
 
 
 def register(cli: click.Group) -> None:

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from digest.app import App
 from digest.cli import sources_cmds
-from digest.cli.common import Context, naming_config, pass_context, table, when
+from digest.cli.common import Context, counted, naming_config, pass_context, table, when
 from digest.ingest import RefreshResult, configured_sources, refresh_all
 from digest.models import Item, ThemeMatch
 from digest.sources.abandon import stop_on_signals
@@ -64,14 +64,14 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
     failed = [r for r in results if r.failed and not r.skipped]
     if failed:
         ctx.console.print(
-            f"{len(failed)} of {len(results)} sources failed; "
+            f"{len(failed)} of {counted(len(results), 'source')} failed; "
             "'digest sources show ID' says why and what to do.",
             style="yellow",
         )
     if received:
         left = sum(r.abandoned for r in results)
         ctx.console.print(
-            f"Stopped; {left} {'source' if left == 1 else 'sources'} not refreshed "
+            f"Stopped; {counted(left, 'source')} not refreshed "
             "(nothing recorded on them: they are still due).",
             style="yellow",
         )
@@ -100,7 +100,7 @@ def summary_table(results: list[RefreshResult], config: Path) -> Table:
         rows.append((r.source_id, r.new, r.updated, r.unchanged, failed, note))
     totals = [sum(getattr(r, k) for r in results) for k in ("new", "updated", "unchanged")]
     failures = sum(1 for r in results if r.failed and not r.skipped)
-    rows.append((Text("total", style="bold"), *totals, failures, f"{len(results)} sources"))
+    rows.append((Text("total", style="bold"), *totals, failures, counted(len(results), "source")))
     return table("Ingest", ["source", "new", "updated", "unchanged", "failed", "note"], rows)
 
 
@@ -120,6 +120,14 @@ def items(
             f'"{theme}" is not a theme; expected one of {", ".join(app.settings.themes)}',
             param_hint="--theme",
         )
+    if source_id is not None:
+        stored = app.store.list_sources(configured_only=False)  # a removed one keeps its items
+        if source_id not in {s.id for s in stored}:
+            shown = ", ".join(s.id for s in app.store.list_sources()) or "none"
+            raise click.BadParameter(
+                f'"{source_id}" is not a source; expected one of {shown}',
+                param_hint="--source",
+            )
     found = app.store.list_items(
         theme=theme,
         min_score=app.tagger.threshold(theme) if theme is not None else 0.0,
@@ -136,7 +144,7 @@ def items(
         )
         rows.append((item.id, when(item.when)[:10], item.source_id, item.title, shown or "-"))
     ctx.console.print(
-        table(f"{len(found)} items", ["id", "date", "source", "title", "themes"], rows)
+        table(counted(len(found), "item"), ["id", "date", "source", "title", "themes"], rows)
     )
 
 

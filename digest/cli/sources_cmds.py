@@ -12,6 +12,7 @@ from digest.app import App
 from digest.cli.common import (
     Context,
     config_label,
+    counted,
     naming_config,
     pass_context,
     table,
@@ -221,7 +222,9 @@ def import_opml(ctx: Context, file: Path) -> None:
         )
         added.append((new_id, outline.title, outline.url))
     if added:
-        ctx.console.print(table(f"Imported {len(added)} feeds", ["id", "title", "url"], added))
+        ctx.console.print(
+            table(f"Imported {counted(len(added), 'feed')}", ["id", "title", "url"], added)
+        )
     else:
         click.echo("No new feeds in the file.")
     for line in skipped:
@@ -255,7 +258,7 @@ def export_opml(ctx: Context, output: Path | None) -> None:
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        click.echo(f"Wrote {len(feeds)} feeds to {output}.", err=True)
+        click.echo(f"Wrote {counted(len(feeds), 'feed')} to {output}.", err=True)
     if local:
         click.echo(f"Left out local feed files: {', '.join(local)}.", err=True)
 

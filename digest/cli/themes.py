@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from digest.cli.common import Context, pass_context, table
+from digest.cli.common import Context, counted, pass_context, table
 from digest.config import Settings, load_settings
 from digest.errors import DigestError
 from digest.models import ThemeMatch
@@ -65,7 +65,7 @@ def classify(ctx: Context, source: IO[str], target: IO[str]) -> None:
     for prediction in classify_items(tagger, list(settings.themes), items):
         target.write(json.dumps(prediction, ensure_ascii=False) + "\n")
         count += 1
-    click.echo(f"Classified {count} items into {target.name}.", err=True)
+    click.echo(f"Classified {counted(count, 'item')} into {target.name}.", err=True)
 
 
 @themes_group.command("explain")
@@ -139,7 +139,7 @@ def evaluate_file(ctx: Context, labelled: Path, folds: int, show: int) -> None:
         )
     predictions = list(classify_items(tagger, themes, gold))
     result = evaluate(gold, predictions, themes)
-    ctx.console.print(_quality_table(f"{labelled.name}: {result.items} items", result))
+    ctx.console.print(_quality_table(f"{labelled.name}: {counted(result.items, 'item')}", result))
     if folds > 1:
         held_out, chosen = cross_validate(gold, predictions, themes, folds=folds)
         ctx.console.print(
@@ -154,7 +154,7 @@ def evaluate_file(ctx: Context, labelled: Path, folds: int, show: int) -> None:
         for w in result.wrong[:show]
     ]
     if wrong:
-        title = f"Wrong: {len(result.wrong)} items" + (
+        title = f"Wrong: {counted(len(result.wrong), 'item')}" + (
             f" (first {show})" if len(result.wrong) > show else ""
         )
         ctx.console.print(table(title, ["id", "title", "expected", "predicted"], wrong))
@@ -210,7 +210,7 @@ def diff(ctx: Context, only: tuple[str, ...], show: int) -> None:
     ]
     ctx.console.print(
         table(
-            f"Re-tagging {result.items} stored items would change",
+            f"Re-tagging {counted(result.items, 'stored item')} would change",
             ["theme", "definition", "gain", "lose"],
             rows,
         )
@@ -225,7 +225,7 @@ def diff(ctx: Context, only: tuple[str, ...], show: int) -> None:
             more = f" (first {show})" if len(changes) > show else ""
             ctx.console.print(
                 table(
-                    f"{len(changes)} items would {verb} {theme}{more}",
+                    f"{counted(len(changes), 'item')} would {verb} {theme}{more}",
                     ["id", "title", "score"],
                     listed,
                 )
@@ -251,7 +251,7 @@ def tag(ctx: Context, everything: bool) -> None:
         )
     if changed:
         ctx.console.print(
-            f"Re-tagged {app.store.count_items()} stored items for {', '.join(changed)}."
+            f"Re-tagged {counted(app.store.count_items(), 'stored item')} for {', '.join(changed)}."
         )
     else:
         ctx.console.print("Every theme is up to date; nothing to re-tag (--all forces it).")
