@@ -380,7 +380,8 @@ def run_cycle(
     app: App, *, client: httpx.Client | None = None, lease: Lease | None = None
 ) -> CycleResult:
     """One full cycle: ingest every enabled source, send alerts, then the digests due."""
-    everything = [s.id for s in app.settings.sources if s.enabled]
+    # The scheduler's list: config.toml's sources and the feeds added or imported since.
+    everything = [s.id for s in configured_sources(app.settings, app.store) if s.enabled]
     ingested = ingest_due(app, app.clock(), lease=lease, client=client, only=everything)
     return CycleResult(ingested, send_due(app, app.clock(), lease=lease))
 

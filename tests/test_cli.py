@@ -88,3 +88,22 @@ def test_init_writes_a_config_that_passes_check_and_runs(tmp_path: Path) -> None
     assert len(list((tmp_path / "new" / "outbox").glob("*.eml"))) == 1
     again = run(config, "init")
     assert again.exit_code == 1 and "exists" in again.output
+
+
+def test_config_show_masks_the_database_password_and_shows_the_url_in_force(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[digest]\ndatabase = "postgresql+psycopg://user:pgpass999@db.example/d"\n')
+    wide = {"COLUMNS": "250"}
+    shown = CliRunner(env=wide).invoke(cli, ["--config", str(config), "config", "show"])
+    assert shown.exit_code == 0, shown.output
+    assert "pgpass999" not in shown.output and "user:***@db.example/d" in shown.output
+    in_force = "postgresql+psycopg://env:envpass1@env.example/d"
+    shown = CliRunner(env={**wide, "DIGEST_DATABASE_URL": in_force}).invoke(
+        cli, ["--config", str(config), "config", "show"]
+    )
+    assert "envpass1" not in shown.output and "pgpass999" not in shown.output
+    assert "'postgresql+psycopg://env:***@env.example/d' (from $DIGEST_DATABASE_URL)" in (
+        shown.output
+    )

@@ -102,7 +102,7 @@ def test_evaluate_prints_quality_and_the_wrong_items(sample_config: Path, tmp_pa
     result = run(sample_config, "themes", "evaluate", str(labelled), "--folds", "2")
     assert result.exit_code == 0, result.output
     assert "macro-F1" in result.output and "2-fold cross-validation" in result.output
-    assert "Wrong: 1 items" in result.output and "bad" in result.output
+    assert "Wrong: 1 item" in result.output and "bad" in result.output
 
 
 def test_evaluate_needs_labels(sample_config: Path, tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """`digest ingest` and `digest sources`: what a person sees and types."""
 
+import json
 from pathlib import Path
 
-from tests.conftest import FeedServer
-from tests.ingest_fixtures import config_with, run
+from tests.conftest import FeedServer, write_config
+from tests.ingest_fixtures import config_with, feed, run
 
 
 def test_ingest_shows_a_summary_table_per_source(tmp_path: Path, feed_server: FeedServer) -> None:
@@ -65,8 +66,46 @@ def test_opml_import_then_export_round_trips(tmp_path: Path, feed_server: FeedSe
         f"</outline></body></opml>"
     )
     result = run(config, "sources", "import", str(opml))
-    assert "Imported 1 feeds" in result.output and "already read by 'small'" in result.output
+    assert "Imported 1 feed" in result.output and "already read by 'small'" in result.output
     exported = run(config, "sources", "export").output
     assert feed_server.url("atom10.atom") in exported and feed_server.url("small.xml") in exported
     assert run(config, "sources", "remove", "atom-one").exit_code == 0
     assert "atom-one" not in run(config, "sources").output
+
+
+def test_run_once_reads_feeds_added_with_sources_add_and_import(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    config = config_with(tmp_path)
+    assert run(config, "sources", "add", feed_server.url("small.xml")).exit_code == 0
+    opml = tmp_path / "feeds.opml"
+    outline = f'<outline text="A" xmlUrl="{feed_server.url("rss10.rdf")}"/>'
+    opml.write_text(f'<opml version="2.0"><body>{outline}</body></opml>')
+    assert run(config, "sources", "import", str(opml)).exit_code == 0
+    result = run(config, "run", "--once")
+    assert result.exit_code == 0, result.output
+    found = json.loads(run(config, "items", "--json").output)
+    assert {i["source_id"] for i in found} == {"small-test-feed", "a"}
+
+
+def test_items_theme_lists_only_items_scored_at_its_threshold(tmp_path: Path) -> None:
+    (tmp_path / "z.xml").write_bytes(
+        feed(
+            ("1", "http://z.example/1", "Zebra news", "A zebra ran."),
+            ("2", "http://z.example/2", "News", "Some stripes."),  # scores 0.18, below 0.5
+        )
+    )
+    config = write_config(
+        tmp_path,
+        '[[sources]]\nid = "z"\nkind = "feed"\nurl = "z.xml"\n'
+        '[themes.zebra]\nlabel = "Zebra"\nthreshold = 0.5\n'
+        '[themes.zebra.phrases]\n"zebra" = 0.8\n"stripes" = 0.2\n',
+    )
+    run(config, "ingest")
+    every = json.loads(run(config, "items", "--json").output)
+    assert {i["title"]: [t["tagged"] for t in i["tags"]] for i in every} == {
+        "Zebra news": [True],
+        "News": [False],
+    }
+    shown = json.loads(run(config, "items", "--theme", "zebra", "--json").output)
+    assert [i["title"] for i in shown] == ["Zebra news"]

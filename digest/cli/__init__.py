@@ -22,7 +22,7 @@ from digest.cli import (
     themes,
     web_cmds,
 )
-from digest.cli.common import Context
+from digest.cli.common import Context, naming_config
 from digest.config import DEFAULT_CONFIG
 from digest.errors import ConfigError, DigestError
 
@@ -32,9 +32,9 @@ class UserError(click.ClickException):
 
     exit_code = 1
 
-    def __init__(self, error: DigestError) -> None:
-        super().__init__(str(error))
-        self.hint = error.hint
+    def __init__(self, error: DigestError, config: Path) -> None:
+        super().__init__(naming_config(str(error), config))
+        self.hint = error.hint and naming_config(error.hint, config)
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.secho(f"Error: {self.message}", fg="red", err=True, file=file)
@@ -50,10 +50,12 @@ class DigestGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            raise ConfigUserError(exc) from None
         except DigestError as exc:
-            raise UserError(exc) from None
+            state = ctx.find_object(Context)
+            config = state.config if state is not None else DEFAULT_CONFIG
+            if isinstance(exc, ConfigError):
+                raise ConfigUserError(exc, config) from None
+            raise UserError(exc, config) from None
 
 
 @click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})

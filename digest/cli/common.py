@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,8 +11,19 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from digest.app import App, Clock, system_clock
+from digest.config import DEFAULT_CONFIG
+
+
+def plain_console() -> Console:
+    """A console that prints a string as written: no markup, no :emoji: codes.
+
+    Most of what the CLI prints comes from feeds, documents and readers, where "[red]" or
+    "[/]" is text; our own styling goes in as `style=` or a `rich.text.Text`.
+    """
+    return Console(markup=False, emoji=False)
 
 
 @dataclass(slots=True)
@@ -19,7 +31,7 @@ class Context:
     """Carried by click; opens the app the first time a command needs it."""
 
     config: Path
-    console: Console = field(default_factory=Console)
+    console: Console = field(default_factory=plain_console)
     clock: Clock = system_clock
     _app: App | None = None
 
@@ -36,15 +48,49 @@ class Context:
 
 pass_context = click.make_pass_decorator(Context)
 
+# "config.toml" as the pipeline's messages name the config file; not inside a path or URL.
+_CONFIG_TOML = re.compile(r"(?<![\w./-])config\.toml(?![\w-]|\.\w)")
+
+
+def config_label(config: Path) -> str:
+    """The config file for a message: "config.toml", or the other file --config named."""
+    return config.name if config.name == DEFAULT_CONFIG.name else str(config)
+
+
+def naming_config(text: str, config: Path) -> str:
+    """`text` with "config.toml" replaced by the config file in use (see `config_label`).
+
+    The pipeline does not know which file its settings came from; the CLI does.
+    """
+    label = config_label(config)
+    return _CONFIG_TOML.sub(lambda _: label, text)
+
+
+def cell(value: object) -> Text:
+    """A table cell shown as written; a `Text` (our own styling) is kept as it is."""
+    if isinstance(value, Text):
+        return value
+    return Text("" if value is None else str(value))
+
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
-    out = Table(title=title, title_justify="left", header_style="bold")
+    """A table whose titles and cells are never read as markup (see `cell`)."""
+    out = Table(
+        title=None if title is None else Text(title, style="table.title"),
+        title_justify="left",
+        header_style="bold",
+    )
     for i, column in enumerate(columns):
         # The first column names the row (an id, an address): never wrap it.
-        out.add_column(column, overflow="fold", no_wrap=i == 0)
+        out.add_column(Text(column), overflow="fold", no_wrap=i == 0)
     for row in rows:
-        out.add_row(*("" if v is None else str(v) for v in row))
+        out.add_row(*(cell(v) for v in row))
     return out
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """A count and its noun in the right number: "1 source", "2 sources", "0 sources"."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
 def when(value: datetime | None, zone: str | None = None) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 from pydantic import BaseModel
 
-from digest.cli.common import Context, pass_context, table
+from digest.cli.common import Context, counted, pass_context, table
 from digest.config import load_settings
 from digest.starter import starter_config
 from digest.store import Store
@@ -26,8 +27,9 @@ def check(ctx: Context) -> None:
     """Validate config.toml and report every problem at once (exit 2 if any)."""
     settings = load_settings(ctx.config)
     click.echo(
-        f"{ctx.config}: OK ({len(settings.sources)} sources, {len(settings.themes)} themes, "
-        f"{len(settings.subscribers)} subscribers)"
+        f"{ctx.config}: OK ({counted(len(settings.sources), 'source')}, "
+        f"{counted(len(settings.themes), 'theme')}, "
+        f"{counted(len(settings.subscribers), 'subscriber')})"
     )
 
 
@@ -59,8 +61,23 @@ def _flatten(model: BaseModel, prefix: str, rows: list[tuple[str, str, str]]) ->
                 _flatten(element, f"{key}.{sub}.", rows)
         else:
             extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-            shown = "********" if extra.get("secret") and value else repr(value)
-            rows.append((key, shown, field.description or ""))
+            rows.append((key, _shown(value, extra), field.description or ""))
+
+
+def _shown(value: Any, extra: dict[str, Any]) -> str:
+    """A setting's value as it is in force: secrets masked, a URL without its password, and
+    the environment's value where a variable overrides the file."""
+    env = extra.get("env")
+    overridden = os.environ.get(env) if isinstance(env, str) else None
+    if overridden:  # as Settings reads it: an empty variable does not count
+        value = overridden
+    if extra.get("secret") and value:
+        shown = "********"
+    elif extra.get("url") and isinstance(value, str):
+        shown = repr(redact(value))
+    else:
+        shown = repr(value)
+    return f"{shown} (from ${env})" if overridden else shown
 
 
 @click.command("init")
@@ -128,7 +145,8 @@ def db_copy(ctx: Context, source_url: str, destination_url: str) -> None:
     finally:
         source.close()
     ctx.console.print(table(None, ["table", "rows"], list(result.rows.items())))
-    click.echo(f"Copied {sum(result.rows.values())} rows into {redact(destination_url)}.")
+    copied = counted(sum(result.rows.values()), "row")
+    click.echo(f"Copied {copied} into {redact(destination_url)}.")
 
 
 def register(cli: click.Group) -> None:

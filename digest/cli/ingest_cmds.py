@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from digest.app import App
 from digest.cli import sources_cmds
-from digest.cli.common import Context, pass_context, table, when
+from digest.cli.common import Context, counted, naming_config, pass_context, table, when
 from digest.ingest import RefreshResult, configured_sources, refresh_all
 from digest.models import Item, ThemeMatch
 from digest.sources.abandon import stop_on_signals
@@ -36,7 +38,7 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
         TextColumn("[bold]Ingesting"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         TimeElapsedColumn(),
         console=ctx.console,
         transient=True,
@@ -58,44 +60,47 @@ def ingest(ctx: Context, only: tuple[str, ...]) -> None:
                 on_done=done,
                 stop=stop,
             )
-    ctx.console.print(summary_table(results))
+    ctx.console.print(summary_table(results, ctx.config))
     failed = [r for r in results if r.failed and not r.skipped]
     if failed:
         ctx.console.print(
-            f"[yellow]{len(failed)} of {len(results)} sources failed; "
-            "'digest sources show ID' says why and what to do.[/]"
+            f"{len(failed)} of {counted(len(results), 'source')} failed; "
+            "'digest sources show ID' says why and what to do.",
+            style="yellow",
         )
     if received:
         left = sum(r.abandoned for r in results)
         ctx.console.print(
-            f"[yellow]Stopped; {left} {'source' if left == 1 else 'sources'} not refreshed "
-            "(nothing recorded on them: they are still due).[/]"
+            f"Stopped; {counted(left, 'source')} not refreshed "
+            "(nothing recorded on them: they are still due).",
+            style="yellow",
         )
         # Interrupted is not success: 128 + the signal, as a shell reports it.
         click.get_current_context().exit(128 + received[0])
 
 
-def summary_table(results: list[RefreshResult]) -> Table:
+def summary_table(results: list[RefreshResult], config: Path) -> Table:
     """new, updated, unchanged and failed per source, and a note on anything unusual."""
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for r in results:
+        # Errors and warnings quote feeds and settings ("[ingest] max_bytes"): plain text.
         if r.skipped:
-            note = f"[yellow]skipped: {r.status}. {r.advice}[/]"
+            note = Text(naming_config(f"skipped: {r.status}. {r.advice}", config), style="yellow")
         elif r.abandoned:
-            note = "[yellow]not refreshed: stopped while reading[/]"
+            note = Text("not refreshed: stopped while reading", style="yellow")
         elif r.failed:
-            note = f"[red]{r.error}. {r.advice}[/]"
+            note = Text(naming_config(f"{r.error}. {r.advice}", config), style="red")
         elif r.not_modified:
-            note = "not modified"
+            note = Text("not modified")
         elif r.warnings:
-            note = f"[yellow]{'; '.join(r.warnings)}[/]"
+            note = Text(naming_config("; ".join(r.warnings), config), style="yellow")
         else:
-            note = "ok"
+            note = Text("ok")
         failed = "yes" if r.failed and not r.skipped else ""
         rows.append((r.source_id, r.new, r.updated, r.unchanged, failed, note))
     totals = [sum(getattr(r, k) for r in results) for k in ("new", "updated", "unchanged")]
     failures = sum(1 for r in results if r.failed and not r.skipped)
-    rows.append(("[bold]total[/]", *totals, failures, f"{len(results)} sources"))
+    rows.append((Text("total", style="bold"), *totals, failures, counted(len(results), "source")))
     return table("Ingest", ["source", "new", "updated", "unchanged", "failed", "note"], rows)
 
 
@@ -115,7 +120,20 @@ def items(
             f'"{theme}" is not a theme; expected one of {", ".join(app.settings.themes)}',
             param_hint="--theme",
         )
-    found = app.store.list_items(theme=theme, source_id=source_id, limit=limit)
+    if source_id is not None:
+        stored = app.store.list_sources(configured_only=False)  # a removed one keeps its items
+        if source_id not in {s.id for s in stored}:
+            shown = ", ".join(s.id for s in app.store.list_sources()) or "none"
+            raise click.BadParameter(
+                f'"{source_id}" is not a source; expected one of {shown}',
+                param_hint="--source",
+            )
+    found = app.store.list_items(
+        theme=theme,
+        min_score=app.tagger.threshold(theme) if theme is not None else 0.0,
+        source_id=source_id,
+        limit=limit,
+    )
     if as_json:
         click.echo(json.dumps([_item_json(item, tags, app) for item, tags in found], indent=2))
         return
@@ -126,7 +144,7 @@ def items(
         )
         rows.append((item.id, when(item.when)[:10], item.source_id, item.title, shown or "-"))
     ctx.console.print(
-        table(f"{len(found)} items", ["id", "date", "source", "title", "themes"], rows)
+        table(counted(len(found), "item"), ["id", "date", "source", "title", "themes"], rows)
     )
 
 

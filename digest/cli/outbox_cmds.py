@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from digest.cli.common import Context, pass_context, table, when
+from digest.cli.common import Context, counted, pass_context, table, when
 from digest.deliver import FlushResult, flush_outbox, make_mailer
 from digest.store.outbox import OutboxMessage
 
@@ -71,7 +71,8 @@ def retry(ctx: Context, ids: tuple[int, ...]) -> None:
         publish = publisher(app.settings)
         for delivery_id in requeued:
             publish(SEND_MESSAGE, [delivery_id])
-        click.echo(f"Handed {len(requeued)} failed messages to the Celery workers.")
+        handed = counted(len(requeued), "failed message")
+        click.echo(f"Handed {handed} to the Celery workers.")
         return
     result = flush_outbox(
         app.store,

@@ -10,7 +10,7 @@ import click
 
 from digest.alerts import AlertResult
 from digest.app import App
-from digest.cli.common import Context, parse_time, pass_context, table, when
+from digest.cli.common import Context, counted, parse_time, pass_context, table, when
 from digest.compose import compose_digest
 from digest.config import load_settings
 from digest.deliver import FlushResult
@@ -77,7 +77,7 @@ def preview(
     click.echo(f"Subject: {rendered.subject}")
     click.echo(f"Window: {when(digest.window_start, sub.timezone)} to {when(now, sub.timezone)}")
     click.echo(
-        f"{len(digest.entries)} items in {len(digest.sections)} sections"
+        f"{counted(len(digest.entries), 'item')} in {counted(len(digest.sections), 'section')}"
         + (f", {digest.omitted} left out by the item limit" if digest.omitted else "")
     )
     if out is not None:
@@ -139,9 +139,10 @@ def _report(
     elif not result.dispatched and not unreachable:  # queued ones wait: the error says so
         ctx.console.print("Nothing is due.")
     if result.dispatched:
-        ctx.console.print(f"Handed {result.dispatched} digests to the Celery workers.")
+        handed = counted(result.dispatched, "digest")
+        ctx.console.print(f"Handed {handed} to the Celery workers.")
     if result.stopped:
-        ctx.console.print("[yellow]Stopped early; the rest is still due or queued.[/]")
+        ctx.console.print("Stopped early; the rest is still due or queued.", style="yellow")
 
 
 def _fail_if_unreachable(*flushed: FlushResult) -> None:
@@ -218,10 +219,11 @@ def run(ctx: Context, once: bool, every: int) -> None:
         result = run_cycle(app, lease=lease)
     from digest.cli.ingest_cmds import summary_table
 
-    ctx.console.print(summary_table(result.refreshed))
+    ctx.console.print(summary_table(result.refreshed, ctx.config))
     _report(ctx, result.sent, extra=result.ingest.flushed, alerts=result.ingest.alerts)
     _fail_if_unreachable(result.ingest.flushed, result.sent.flushed)
-    if app.settings.delivery.backend == "file":
+    written = result.sent.flushed.sent or result.ingest.flushed.sent
+    if app.settings.delivery.backend == "file" and written:
         outbox = app.settings.path(app.settings.delivery.outbox)
         ctx.console.print(f"Digests are in {outbox.resolve()}")
 

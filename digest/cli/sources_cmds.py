@@ -6,9 +6,18 @@ import re
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from digest.app import App
-from digest.cli.common import Context, pass_context, table, when
+from digest.cli.common import (
+    Context,
+    config_label,
+    counted,
+    naming_config,
+    pass_context,
+    table,
+    when,
+)
 from digest.config import FeedSource
 from digest.errors import DigestError, SourceError
 from digest.ingest import advice, configured_sources
@@ -19,7 +28,6 @@ from digest.sources.pool import ParserPool
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")  # as config.toml's source ids
 _ORIGINS = {
-    "config": "config.toml",
     "cli": "added with 'digest sources add'",
     "opml": "imported from OPML",
 }
@@ -40,16 +48,17 @@ def _health_table(ctx: Context) -> None:
     rows = []
     for s in ctx.app().store.list_sources():
         if s.last_error:
-            problem = f"[red]{_sentence(s.last_error)}[/]"
+            problem = Text(_sentence(s.last_error, ctx), style="red")
         elif s.last_warning:
-            problem = f"[yellow]{_sentence(s.last_warning)}[/]"
+            problem = Text(_sentence(s.last_warning, ctx), style="yellow")
         else:
-            problem = "-"
-        status = {"paused": "[red]paused[/]", "disabled": "[red]disabled[/]"}.get(
-            s.status, "ok" if not s.error_count else "[yellow]failing[/]"
-        )
-        if s.last_checked_at is None and s.status == "active":
-            status = "new"
+            problem = Text("-")
+        if s.status in ("paused", "disabled"):
+            status = Text(s.status, style="red")
+        elif s.last_checked_at is None and s.status == "active":
+            status = Text("new")
+        else:
+            status = Text("failing", style="yellow") if s.error_count else Text("ok")
         rows.append(
             (
                 s.id,
@@ -80,25 +89,30 @@ def show(ctx: Context, source_id: str) -> None:
         ("id", s.id),
         ("title", s.title or "-"),
         ("kind", s.kind),
-        ("from", _ORIGINS.get(s.origin, s.origin)),
+        (
+            "from",
+            config_label(ctx.config) if s.origin == "config" else _ORIGINS.get(s.origin, s.origin),
+        ),
         ("address", s.location),
     ]
     if s.moved_to:
-        rows.append(("moved to", f"{s.moved_to} (permanent redirect; update config.toml)"))
+        update = f"permanent redirect; update {config_label(ctx.config)}"
+        rows.append(("moved to", f"{s.moved_to} ({update})"))
     rows += [
         ("status", s.status),
         ("items", s.item_count),
         ("last check", when(s.last_checked_at)),
         ("last success", when(s.last_success_at)),
         ("errors in a row", s.error_count),
-        ("last error", _sentence(s.last_error) if s.last_error else "-"),
-        ("warning", _sentence(s.last_warning) if s.last_warning else "-"),
+        ("last error", _sentence(s.last_error, ctx) if s.last_error else "-"),
+        ("warning", _sentence(s.last_warning, ctx) if s.last_warning else "-"),
         ("next check", when(s.next_check_at) if s.status == "active" else "-"),
         ("ETag", s.etag or "-"),
         ("Last-Modified", s.last_modified or "-"),
     ]
     if s.last_error or s.status != "active":
-        rows.append(("what next", advice(s.id, s.status, s.next_check_at, more=False)))
+        what_next = advice(s.id, s.status, s.next_check_at, more=False)
+        rows.append(("what next", naming_config(what_next, ctx.config)))
     ctx.console.print(table(f"Source {s.id}", ["", ""], rows))
 
 
@@ -208,7 +222,9 @@ def import_opml(ctx: Context, file: Path) -> None:
         )
         added.append((new_id, outline.title, outline.url))
     if added:
-        ctx.console.print(table(f"Imported {len(added)} feeds", ["id", "title", "url"], added))
+        ctx.console.print(
+            table(f"Imported {counted(len(added), 'feed')}", ["id", "title", "url"], added)
+        )
     else:
         click.echo("No new feeds in the file.")
     for line in skipped:
@@ -242,7 +258,7 @@ def export_opml(ctx: Context, output: Path | None) -> None:
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        click.echo(f"Wrote {len(feeds)} feeds to {output}.", err=True)
+        click.echo(f"Wrote {counted(len(feeds), 'feed')} to {output}.", err=True)
     if local:
         click.echo(f"Left out local feed files: {', '.join(local)}.", err=True)
 
@@ -256,7 +272,8 @@ def _same_address(app: App, url: str) -> str | None:
     return None
 
 
-def _sentence(text: str) -> str:
-    text = text.strip()
+def _sentence(text: str, ctx: Context) -> str:
+    """A stored error or warning as a sentence that names the config file in use."""
+    text = naming_config(text.strip(), ctx.config)
     text = text[:1].upper() + text[1:]
     return text if text.endswith((".", "!", "?", ")")) else text + "."

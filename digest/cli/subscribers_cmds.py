@@ -10,7 +10,7 @@ import click
 from pydantic import ValidationError
 
 from digest.app import App, subscriber_from_settings
-from digest.cli.common import Context, pass_context, table, when
+from digest.cli.common import Context, config_label, counted, pass_context, table, when
 from digest.cli.send_cmds import find_subscriber, next_digest_text
 from digest.config import SubscriberSettings, describe_errors
 from digest.errors import SubscriptionError
@@ -99,7 +99,7 @@ def list_cmd(ctx: Context, status: str | None, as_json: bool) -> None:
     ]
     ctx.console.print(
         table(
-            f"{len(found)} subscribers",
+            counted(len(found), "subscriber"),
             ["email", "name", "themes", "cadence", "next digest"],
             rows,
         )
@@ -125,9 +125,11 @@ def show(ctx: Context, subscriber: str) -> None:
         ("status", sub.status),
         (
             "from",
-            {"config": "config.toml", "cli": "the CLI", "web": "the preference center"}.get(
-                sub.origin, sub.origin
-            ),
+            {
+                "config": config_label(ctx.config),
+                "cli": "the CLI",
+                "web": "the preference center",
+            }.get(sub.origin, sub.origin),
         ),
         ("themes", ", ".join(sub.themes) or "-"),
         ("cadence", sub.cadence),
@@ -196,7 +198,14 @@ def update_cmd(ctx: Context, /, subscriber: str, **options: Any) -> None:
 def pause(ctx: Context, subscriber: str) -> None:
     """Stop sending to SUBSCRIBER until they are resumed (nothing is lost)."""
     app = ctx.app()
-    sub = app.store.set_status(find_subscriber(app, subscriber).id, "paused", now=app.clock())
+    current = find_subscriber(app, subscriber)
+    if current.status == "paused":  # setting it again would change nothing (or who paused)
+        click.echo(
+            f"{current.email} is already paused; "
+            f"'digest subscribers resume {current.email}' resumes them."
+        )
+        return
+    sub = app.store.set_status(current.id, "paused", now=app.clock())
     click.echo(f"Paused {sub.email}; 'digest subscribers resume {sub.email}' resumes them.")
 
 
@@ -206,7 +215,14 @@ def pause(ctx: Context, subscriber: str) -> None:
 def resume(ctx: Context, subscriber: str) -> None:
     """Resume a paused SUBSCRIBER from their next scheduled digest."""
     app = ctx.app()
-    sub = app.store.set_status(find_subscriber(app, subscriber).id, "active", now=app.clock())
+    current = find_subscriber(app, subscriber)
+    if current.status == "active":
+        click.echo(
+            f"{current.email} is already active; "
+            f"next digest: {next_digest_text(current, app.clock())}."
+        )
+        return
+    sub = app.store.set_status(current.id, "active", now=app.clock())
     click.echo(f"Resumed {sub.email}; next digest: {next_digest_text(sub, app.clock())}.")
 
 
@@ -231,7 +247,8 @@ def remove(ctx: Context, subscriber: str, yes: bool) -> None:
     click.echo(f"Unsubscribed {sub.email}.")
     if sub.origin == "config":
         click.echo(
-            "They stay unsubscribed while config.toml lists them; you may delete them there."
+            f"They stay unsubscribed while {config_label(ctx.config)} lists them; you may "
+            "delete them there."
         )
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import IO
 
 import click
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from digest.cli.common import Context, pass_context, table
+from digest.cli.common import Context, counted, pass_context, table
 from digest.config import Settings, load_settings
 from digest.errors import DigestError
 from digest.models import ThemeMatch
@@ -65,7 +65,7 @@ def classify(ctx: Context, source: IO[str], target: IO[str]) -> None:
     for prediction in classify_items(tagger, list(settings.themes), items):
         target.write(json.dumps(prediction, ensure_ascii=False) + "\n")
         count += 1
-    click.echo(f"Classified {count} items into {target.name}.", err=True)
+    click.echo(f"Classified {counted(count, 'item')} into {target.name}.", err=True)
 
 
 @themes_group.command("explain")
@@ -79,7 +79,7 @@ def explain_text(ctx: Context, text: str, title: str) -> None:
     rows = []
     for match in explain(tagger, list(settings.themes), title, body):
         threshold = tagger.threshold(match.theme)
-        verdict = "[green]yes[/]" if match.score >= threshold else "no"
+        verdict = Text("yes", style="green") if match.score >= threshold else Text("no")
         rows.append((match.theme, f"{match.score:.3f}", f"{threshold:.2f}", verdict, _why(match)))
     ctx.console.print(table("Themes", ["theme", "score", "threshold", "tagged", "evidence"], rows))
 
@@ -99,17 +99,19 @@ def _read_argument(text: str) -> str:
         ) from None
 
 
-def _why(match: ThemeMatch) -> str:
+def _why(match: ThemeMatch) -> Text:
     """Each sentence once, with what it added and the phrases that matched in it."""
-    lines = []
-    for evidence, style in ((match.evidence, "+{:.2f}"), (match.penalties, "[red]{:.2f}[/]")):
+    lines: list[Text] = []
+    for evidence, style in ((match.evidence, ""), (match.penalties, "red")):
         by_sentence: dict[tuple[str, float], list[str]] = {}
         for e in evidence:
             by_sentence.setdefault((e.snippet, e.weight), []).append(e.phrase)
         for (snippet, weight), phrases in by_sentence.items():
-            shown = ", ".join(escape(p) for p in phrases)
-            lines.append(f"{style.format(weight)} [bold]{shown}[/]: {escape(snippet)}")
-    return "\n".join(lines) or "-"
+            added = f"{weight:.2f}" if style else f"+{weight:.2f}"
+            lines.append(
+                Text.assemble((added, style), " ", (", ".join(phrases), "bold"), f": {snippet}")
+            )
+    return Text("\n").join(lines) if lines else Text("-")
 
 
 @themes_group.command("evaluate")
@@ -137,7 +139,7 @@ def evaluate_file(ctx: Context, labelled: Path, folds: int, show: int) -> None:
         )
     predictions = list(classify_items(tagger, themes, gold))
     result = evaluate(gold, predictions, themes)
-    ctx.console.print(_quality_table(f"{labelled.name}: {result.items} items", result))
+    ctx.console.print(_quality_table(f"{labelled.name}: {counted(result.items, 'item')}", result))
     if folds > 1:
         held_out, chosen = cross_validate(gold, predictions, themes, folds=folds)
         ctx.console.print(
@@ -152,7 +154,7 @@ def evaluate_file(ctx: Context, labelled: Path, folds: int, show: int) -> None:
         for w in result.wrong[:show]
     ]
     if wrong:
-        title = f"Wrong: {len(result.wrong)} items" + (
+        title = f"Wrong: {counted(len(result.wrong), 'item')}" + (
             f" (first {show})" if len(result.wrong) > show else ""
         )
         ctx.console.print(table(title, ["id", "title", "expected", "predicted"], wrong))
@@ -170,9 +172,12 @@ def _quality_table(title: str, result: Evaluation) -> Table:
         )
         for q in result.themes
     ]
-    rows.append(("[bold]micro-F1[/]", "", "", f"{result.micro_f1:.3f}", "", ""))
-    rows.append(("[bold]macro-F1[/]", "", "", f"{result.macro_f1:.3f}", "", ""))
-    rows.append(("[bold]exact match[/]", "", "", f"{result.exact_match:.3f}", "", ""))
+    for name, value in (
+        ("micro-F1", result.micro_f1),
+        ("macro-F1", result.macro_f1),
+        ("exact match", result.exact_match),
+    ):
+        rows.append((Text(name, style="bold"), "", "", f"{value:.3f}", "", ""))
     return table(title, ["theme", "precision", "recall", "F1", "support", "tp/fp/fn"], rows)
 
 
@@ -198,14 +203,14 @@ def diff(ctx: Context, only: tuple[str, ...], show: int) -> None:
         (
             theme,
             "changed" if theme in result.changed else "same",
-            f"[green]+{len(result.gained(theme))}[/]",
-            f"[red]-{len(result.lost(theme))}[/]",
+            Text(f"+{len(result.gained(theme))}", style="green"),
+            Text(f"-{len(result.lost(theme))}", style="red"),
         )
         for theme in result.themes
     ]
     ctx.console.print(
         table(
-            f"Re-tagging {result.items} stored items would change",
+            f"Re-tagging {counted(result.items, 'stored item')} would change",
             ["theme", "definition", "gain", "lose"],
             rows,
         )
@@ -220,7 +225,7 @@ def diff(ctx: Context, only: tuple[str, ...], show: int) -> None:
             more = f" (first {show})" if len(changes) > show else ""
             ctx.console.print(
                 table(
-                    f"{len(changes)} items would {verb} {theme}{more}",
+                    f"{counted(len(changes), 'item')} would {verb} {theme}{more}",
                     ["id", "title", "score"],
                     listed,
                 )
@@ -246,7 +251,7 @@ def tag(ctx: Context, everything: bool) -> None:
         )
     if changed:
         ctx.console.print(
-            f"Re-tagged {app.store.count_items()} stored items for {', '.join(changed)}."
+            f"Re-tagged {counted(app.store.count_items(), 'stored item')} for {', '.join(changed)}."
         )
     else:
         ctx.console.print("Every theme is up to date; nothing to re-tag (--all forces it).")

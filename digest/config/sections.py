@@ -38,6 +38,8 @@ class DigestSettings(Section):
         "sqlite:///data/digest.db",
         description="SQLAlchemy URL; a relative SQLite path is relative to config.toml. "
         "DIGEST_DATABASE_URL overrides it (keeps a PostgreSQL password out of the file).",
+        # For `digest config show`: a URL (its password is hidden) that this variable overrides.
+        json_schema_extra={"url": True, "env": "DIGEST_DATABASE_URL"},
     )
     public_url: str = Field(
         "http://127.0.0.1:8000",

@@ -175,15 +175,27 @@ class ItemsMixin(StoreBase):
             last = rows[-1].id
 
     def list_items(
-        self, *, theme: str | None = None, source_id: str | None = None, limit: int = 50
+        self,
+        *,
+        theme: str | None = None,
+        min_score: float = 0.0,
+        source_id: str | None = None,
+        limit: int = 50,
     ) -> list[tuple[Item, list[ThemeMatch]]]:
-        """Newest items first, optionally of one theme (tagged at any score) or source."""
+        """Newest items first, optionally of one source, or scored at least `min_score` for
+        one theme (pass the theme's threshold for the items tagged with it)."""
         query = select(items).order_by(
             func.coalesce(items.c.published_at, items.c.first_seen_at).desc(), items.c.id.desc()
         )
         if theme is not None:
             query = query.where(
-                exists().where(and_(tags.c.item_id == items.c.id, tags.c.theme == theme))
+                exists().where(
+                    and_(
+                        tags.c.item_id == items.c.id,
+                        tags.c.theme == theme,
+                        tags.c.score >= min_score,
+                    )
+                )
             )
         if source_id is not None:
             query = query.where(items.c.source_id == source_id)
