@@ -154,7 +154,10 @@ def compose(store: Store, settings: Settings, selections: Sequence[Selection]) -
             continue
         floor = min(s for i in members for s in selections[i].min_scores.values())
         rows = _by_theme(store.window_tags(themes, floor, start, end))
-        sent = store.sent_since([selections[i].subscriber.id for i in members], start)
+        # A story can gain an item from another source up to story_window_days after its
+        # first: look that far back for what the reader already got of it.
+        sent_after = start - timedelta(days=settings.ingest.story_window_days)
+        sent = store.sent_since([selections[i].subscriber.id for i in members], sent_after)
         for i in members:
             selection = selections[i]
             after = selection.published_after

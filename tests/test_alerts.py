@@ -86,6 +86,22 @@ def test_an_alerted_item_is_not_repeated_in_the_next_digest(
     assert delivered(app, "a@example.org", "alert") == [[alerted]]
 
 
+def test_a_story_sent_yesterday_is_not_sent_again_when_another_source_reports_it(
+    make: Callable[[str], tuple[App, Items]], clock: Clock
+) -> None:
+    app, stored = make(reader("a@example.org"))
+    clock.now += timedelta(minutes=5)
+    first = stored.add({"alpha": 0.6}, clock.now)
+    send_due(app, at("2026-11-23T07:00"))
+    assert delivered(app, "a@example.org", "digest") == [[first]]
+    # The next day a second source (a feed added later, say) carries the same story.
+    again = stored.add({"alpha": 0.6}, at("2026-11-23T09:00"), source="other", story_of=first)
+    fresh = stored.add({"alpha": 0.6}, at("2026-11-23T09:00"))
+    send_due(app, at("2026-11-24T07:00"))
+    assert again not in delivered(app, "a@example.org", "digest")[-1]
+    assert delivered(app, "a@example.org", "digest") == [[first], [fresh]]
+
+
 def test_repeat_in_digest_lists_alerted_items_again(
     make: Callable[[str], tuple[App, Items]], clock: Clock
 ) -> None:
