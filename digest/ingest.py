@@ -131,10 +131,16 @@ class StoryLinker:
         if not signatures:
             return 0
         if self._index is None:
+            # The items to place are stored already: left out here, or each would be "known"
+            # and never placed (so the first source read in a run never joined a story).
             recent = self._store.recent_signatures(self._since)
             self._index = StoryIndex(
                 self._threshold,
-                (Known(r.item_id, r.source_id, r.story_id, r.signature) for r in recent),
+                (
+                    Known(r.item_id, r.source_id, r.story_id, r.signature)
+                    for r in recent
+                    if r.item_id not in signatures
+                ),
             )
         links: dict[int, int] = {}
         for item_id, sig in sorted(signatures.items()):

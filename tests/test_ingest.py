@@ -276,6 +276,27 @@ def test_the_same_story_from_two_sources_is_one_story_in_the_digest(
     assert {entry.source_title, *entry.also_reported_by} == {"The Wire", "The Paper"}
 
 
+def test_a_copy_read_in_a_later_run_joins_the_story_it_copies(
+    tmp_path: Path, feed_server: FeedServer, open_app: Callable[[Path], App]
+) -> None:
+    feed_server.overrides["/wire.xml"] = feed(
+        ("w1", "https://w.example/1", "Missile fired", STORY), title="The Wire"
+    )
+    feed_server.overrides["/paper.xml"] = feed(title="The Paper")
+    config = config_with(
+        tmp_path, ("wire", feed_server.url("wire.xml")), ("paper", feed_server.url("paper.xml"))
+    )
+    app = open_app(config)
+    ingest(app)
+    # The next run, only the paper has something new: the wire's story, copied.
+    feed_server.overrides["/paper.xml"] = feed(
+        ("p1", "https://p.example/9", "N. Korea fires missile", STORY), title="The Paper"
+    )
+    ingest(app, only=["paper"])
+    items = {i.source_id + i.guid: i for i, _ in app.store.list_items()}
+    assert items["paperp1"].story_id == items["wirew1"].id
+
+
 def test_a_documents_source_picks_up_new_and_changed_files(
     tmp_path: Path, open_app: Callable[[Path], App], clock: Clock
 ) -> None:
