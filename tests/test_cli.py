@@ -96,7 +96,10 @@ def test_config_show_masks_the_database_password_and_shows_the_url_in_force(
     config = tmp_path / "config.toml"
     config.write_text('[digest]\ndatabase = "postgresql+psycopg://user:pgpass999@db.example/d"\n')
     wide = {"COLUMNS": "250"}
-    shown = CliRunner(env=wide).invoke(cli, ["--config", str(config), "config", "show"])
+    # The file's URL: no DIGEST_DATABASE_URL (the PostgreSQL test run sets one).
+    shown = CliRunner(env={**wide, "DIGEST_DATABASE_URL": None}).invoke(
+        cli, ["--config", str(config), "config", "show"]
+    )
     assert shown.exit_code == 0, shown.output
     assert "pgpass999" not in shown.output and "user:***@db.example/d" in shown.output
     in_force = "postgresql+psycopg://env:envpass1@env.example/d"

@@ -71,6 +71,7 @@ def test_messages_name_the_config_file_in_use(tmp_path: Path, monkeypatch: Monke
     assert "│ from " in shown and "watch.toml" in shown and "config.toml" not in shown
     broken = Path("broken.toml")
     broken.write_text('[digest]\ndatabase = "nosuchdb://x"\n', encoding="utf-8")
+    monkeypatch.delenv("DIGEST_DATABASE_URL", raising=False)  # the file's database, here
     result = run(broken, "items")
     assert result.exit_code == 1 and "Check [digest] database in broken.toml." in result.output
 
@@ -110,12 +111,10 @@ def test_pause_or_resume_says_when_a_subscriber_already_is_so(tmp_path: Path) ->
 
 
 def test_run_once_names_the_outbox_only_when_it_wrote_there(tmp_path: Path) -> None:
-    (tmp_path / "idle").mkdir()
-    idle = hostile(tmp_path / "idle")
-    run(idle, "subscribers", "pause", "b@example.org")
-    result = run(idle, "run", "--once")
+    config = hostile(tmp_path)
+    busy = run(config, "run", "--once")
+    assert "b@example.org" in busy.output and "Digests are in" in busy.output
+    run(config, "subscribers", "pause", "b@example.org")
+    result = run(config, "run", "--once")
     assert result.exit_code == 0 and "Nothing is due." in result.output
     assert "Digests are in" not in result.output
-    (tmp_path / "busy").mkdir()
-    busy = run(hostile(tmp_path / "busy"), "run", "--once")
-    assert "b@example.org" in busy.output and "Digests are in" in busy.output
