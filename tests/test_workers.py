@@ -126,22 +126,8 @@ def test_a_message_is_claimed_once_until_its_claim_is_stale(
 
     config = scale_deployment(tmp_path, readers=1, smtp_port=smtp_sink.port)
     app = open_app(config)
-    [sub] = app.store.list_subscribers()
     now = app.clock()
-    delivery_id = app.store.queue_message(
-        key="digest:x",
-        kind="digest",
-        subscriber_id=sub.id,
-        recipient=sub.email,
-        window_start=now,
-        window_end=now,
-        subject="s",
-        message_id="<m@x>",
-        message=b"Subject: s\r\n\r\nbody\r\n",
-        item_ids=[],
-        now=now,
-    )
-    assert delivery_id is not None
+    delivery_id = queue_one(app)
     stale = now - timedelta(minutes=5)
     assert [m.id for m in app.store.claim_messages(now, stale, ids=[delivery_id])] == [delivery_id]
     assert app.store.claim_messages(now, stale, ids=[delivery_id]) == []  # a live claim
@@ -160,22 +146,7 @@ def test_a_worker_that_cannot_reach_the_smtp_server_charges_the_message_nothing(
 
     port = free_port()  # nobody listens here until the server "comes back"
     app = open_app(scale_deployment(tmp_path, readers=1, smtp_port=port))
-    [sub] = app.store.list_subscribers()
-    now = app.clock()
-    delivery_id = app.store.queue_message(
-        key="digest:x",
-        kind="digest",
-        subscriber_id=sub.id,
-        recipient=sub.email,
-        window_start=now,
-        window_end=now,
-        subject="s",
-        message_id="<m@x>",
-        message=b"Subject: s\r\n\r\nbody\r\n",
-        item_ids=[],
-        now=now,
-    )
-    assert delivery_id is not None
+    delivery_id = queue_one(app)
     for _ in range(8):  # more than max_attempts
         assert send_message(app, delivery_id) == "unreachable"
     [queued] = app.store.list_messages(status="queued")
@@ -224,3 +195,24 @@ def test_ingest_hands_each_due_source_out_once_until_its_refresh_is_done(
     assert sum(new) == app.store.count_items() > 0
     assert due_source_ids(app, app.clock()) == []  # each has its next check now
     assert all(app.store.lease_owner(f"ingest:{s}") is None for s in due)
+
+
+def queue_one(app: App) -> int:
+    """A small message queued for the deployment's one reader; its delivery id."""
+    [sub] = app.store.list_subscribers()
+    now = app.clock()
+    delivery_id = app.store.queue_message(
+        key="digest:x",
+        kind="digest",
+        subscriber_id=sub.id,
+        recipient=sub.email,
+        window_start=now,
+        window_end=now,
+        subject="s",
+        message_id="<m@x>",
+        message=b"Subject: s\r\n\r\nbody\r\n",
+        item_ids=[],
+        now=now,
+    )
+    assert delivery_id is not None
+    return delivery_id
