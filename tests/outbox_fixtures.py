@@ -95,5 +95,18 @@ def outbox(tmp_path: Path, smtp_sink: SmtpSink) -> Outbox:
     return Outbox(write_config(tmp_path, smtp_sink.port))
 
 
+def wrong_password_outbox(
+    folder: Path, sink: SmtpSink, ca_file: str, monkeypatch: pytest.MonkeyPatch
+) -> Outbox:
+    """An outbox for a STARTTLS server that refuses its login, with two messages queued."""
+    monkeypatch.setenv("DIGEST_SMTP_USERNAME", "digest")
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "wrong")
+    outbox = Outbox(
+        write_config(folder, sink.port, f'security = "starttls"\nca_file = "{ca_file}"\n')
+    )
+    outbox.queue(2)
+    return outbox
+
+
 def run_cli(config: Path, *args: str) -> Result:
     return CliRunner(env={"COLUMNS": "250"}).invoke(cli, ["--config", str(config), *args])

@@ -15,7 +15,7 @@ from digest.deliver import flush_outbox, make_mailer
 from digest.schedule import send_due
 from tests.conftest import Clock
 from tests.digests import NOW
-from tests.outbox_fixtures import Outbox, run_cli, write_config
+from tests.outbox_fixtures import Outbox, run_cli, write_config, wrong_password_outbox
 from tests.scenario import Items, reader, write_deployment
 from tests.smtp_fixtures import SmtpSink, free_port, hang_up_listener, start_sink
 
@@ -85,12 +85,7 @@ def test_a_refused_login_charges_no_attempt(
     tmp_path: Path, smtp_tls_sink: tuple[SmtpSink, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sink, ca_file = smtp_tls_sink
-    monkeypatch.setenv("DIGEST_SMTP_USERNAME", "digest")
-    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "wrong")
-    outbox = Outbox(
-        write_config(tmp_path, sink.port, f'security = "starttls"\nca_file = "{ca_file}"\n')
-    )
-    outbox.queue(2)
+    outbox = wrong_password_outbox(tmp_path, sink, ca_file, monkeypatch)
     for hour in range(6):
         flush_outbox(outbox.store, make_mailer(outbox.settings), NOW + timedelta(hours=hour))
     assert untouched(outbox)

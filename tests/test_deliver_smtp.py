@@ -13,7 +13,7 @@ from digest.deliver import RetryPolicy, flush_outbox, make_mailer
 from digest.errors import DeliveryError
 from digest.smtp import SmtpMailer
 from tests.digests import NOW
-from tests.outbox_fixtures import Outbox, write_config
+from tests.outbox_fixtures import Outbox, write_config, wrong_password_outbox
 from tests.smtp_fixtures import SmtpSink
 
 # -- faults ----------------------------------------------------------------------------------------
@@ -119,12 +119,7 @@ def test_a_wrong_password_stops_the_batch_with_a_clear_error(
     tmp_path: Path, smtp_tls_sink: tuple[SmtpSink, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sink, ca_file = smtp_tls_sink
-    monkeypatch.setenv("DIGEST_SMTP_USERNAME", "digest")
-    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "wrong")
-    outbox = Outbox(
-        write_config(tmp_path, sink.port, f'security = "starttls"\nca_file = "{ca_file}"\n')
-    )
-    outbox.queue(2)
+    outbox = wrong_password_outbox(tmp_path, sink, ca_file, monkeypatch)
     result = flush_outbox(outbox.store, make_mailer(outbox.settings), NOW)
     assert result.stopped and "refused the login of $DIGEST_SMTP_USERNAME: 535" in result.stopped
     assert outbox.statuses() == {"queued": 2}
