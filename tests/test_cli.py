@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from digest.cli import cli
@@ -32,6 +33,26 @@ def test_config_check_exits_2_with_every_problem_and_no_traceback(tmp_path: Path
     assert result.exit_code == 2
     assert 'subscribers[0].cadence: "dialy 07:00" is not a cadence' in result.output
     assert 'subscribers[0].themes: "x" is not a theme' in result.output
+    assert "Traceback" not in result.output
+
+
+def test_config_check_finds_what_would_fail_at_run_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DIGEST_DATABASE_URL", raising=False)  # the file's database, here
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[digest]\ndatabase = "nosuchdb://x"\n'
+        '[[sources]]\nid = "docs"\nkind = "documents"\npath = "nodocs"\n'
+        '[[sources]]\nid = "local"\nkind = "feed"\nurl = "feeds/none.xml"\n'
+        '[[sources]]\nid = "web"\nkind = "feed"\nurl = "https://example.org/feed.xml"\n'
+    )
+    result = run(config, "config", "check")
+    assert result.exit_code == 2, result.output
+    assert "3 problems" in result.output
+    assert "digest.database: 'nosuchdb://x' cannot be opened" in result.output
+    assert 'sources[0].path: "nodocs" is no folder' in result.output
+    assert 'sources[1].url: "feeds/none.xml" is no file' in result.output
     assert "Traceback" not in result.output
 
 

@@ -63,3 +63,11 @@ def test_copy_refuses_a_destination_that_has_rows(filled_sqlite: str, tmp_path: 
     result = run("db", "copy", filled_sqlite, other)
     assert result.exit_code == 1
     assert "already has rows in: sources" in result.output and "Traceback" not in result.output
+
+
+def test_copy_from_a_missing_sqlite_file_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexist.db"
+    result = run("db", "copy", f"sqlite:///{missing}", f"sqlite:///{tmp_path / 'copy.db'}")
+    assert result.exit_code == 1
+    assert f"There is no database file at {missing}" in result.output
+    assert not missing.exists() and not (tmp_path / "copy.db").exists()

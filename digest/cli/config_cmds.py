@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import click
 from pydantic import BaseModel
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from digest.cli.common import Context, counted, pass_context, table
-from digest.config import load_settings
+from digest.config import DocumentsSource, Settings, load_settings
+from digest.errors import ConfigError, DigestError
 from digest.starter import starter_config
 from digest.store import Store
 from digest.store.copy import copy_database
@@ -26,11 +30,38 @@ def config_group() -> None:
 def check(ctx: Context) -> None:
     """Validate config.toml and report every problem at once (exit 2 if any)."""
     settings = load_settings(ctx.config)
+    problems = _unusable(settings)
+    if problems:
+        raise ConfigError(str(ctx.config), problems)
     click.echo(
         f"{ctx.config}: OK ({counted(len(settings.sources), 'source')}, "
         f"{counted(len(settings.themes), 'theme')}, "
         f"{counted(len(settings.subscribers), 'subscriber')})"
     )
+
+
+def _unusable(settings: Settings) -> list[str]:
+    """What parses but would fail at run time: a database no driver can open, a documents
+    folder or a local feed file that is not there."""
+    problems = []
+    url = settings.database_url
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        where = (
+            "$DIGEST_DATABASE_URL" if os.environ.get("DIGEST_DATABASE_URL") else "digest.database"
+        )
+        problems.append(f"{where}: {redact(url)!r} cannot be opened ({exc})")
+    for i, source in enumerate(settings.sources):
+        if isinstance(source, DocumentsSource):
+            folder = settings.path(source.path)
+            if not folder.is_dir():
+                problems.append(f'sources[{i}].path: "{source.path}" is no folder ({folder})')
+        elif not source.url.lower().startswith(("http://", "https://")):
+            file = settings.path(source.url)
+            if not file.is_file():
+                problems.append(f'sources[{i}].url: "{source.url}" is no file ({file})')
+    return problems
 
 
 @config_group.command("show")
@@ -135,6 +166,14 @@ def db_copy(ctx: Context, source_url: str, destination_url: str) -> None:
 
     Stop `digest run` and the workers first; point [digest] database at DST_URL afterwards.
     """
+    named = make_url(source_url)
+    if named.get_backend_name() == "sqlite" and named.database not in (None, "", ":memory:"):
+        if not Path(named.database).is_file():  # SQLite would create it, empty
+            raise DigestError(
+                f"There is no database file at {named.database} to copy from.",
+                hint="Give SRC_URL as sqlite:///path/to/digest.db (relative to here), "
+                "or sqlite:////absolute/path.",
+            )
     source = Store.open(source_url, upgrade=False)
     try:
         destination = Store.open(destination_url, upgrade=False)
