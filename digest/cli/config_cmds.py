@@ -9,11 +9,12 @@ from typing import Any
 import click
 from pydantic import BaseModel
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError
 
 from digest.cli.common import Context, counted, pass_context, table
-from digest.config import DocumentsSource, Settings, load_settings
+from digest.config import Settings, load_settings
 from digest.errors import ConfigError, DigestError
+from digest.sources import KINDS
 from digest.starter import starter_config
 from digest.store import Store
 from digest.store.copy import copy_database
@@ -47,20 +48,15 @@ def _unusable(settings: Settings) -> list[str]:
     url = settings.database_url
     try:
         make_url(url).get_dialect()
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+    except (ArgumentError, ImportError) as exc:  # as Store.open: unknown dialect or driver
         where = (
             "$DIGEST_DATABASE_URL" if os.environ.get("DIGEST_DATABASE_URL") else "digest.database"
         )
         problems.append(f"{where}: {redact(url)!r} cannot be opened ({exc})")
     for i, source in enumerate(settings.sources):
-        if isinstance(source, DocumentsSource):
-            folder = settings.path(source.path)
-            if not folder.is_dir():
-                problems.append(f'sources[{i}].path: "{source.path}" is no folder ({folder})')
-        elif not source.url.lower().startswith(("http://", "https://")):
-            file = settings.path(source.url)
-            if not file.is_file():
-                problems.append(f'sources[{i}].url: "{source.url}" is no file ({file})')
+        missing = KINDS[source.kind].missing(source, settings)
+        if missing is not None:
+            problems.append(f"sources[{i}].{missing}")
     return problems
 
 

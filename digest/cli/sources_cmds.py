@@ -21,6 +21,7 @@ from digest.cli.common import (
 from digest.config import FeedSource
 from digest.errors import DigestError, SourceError
 from digest.ingest import advice, configured_sources
+from digest.sources import is_web
 from digest.sources.discover import discover, source_id_for
 from digest.sources.fetch import make_client
 from digest.sources.opml import read_opml, write_opml
@@ -145,7 +146,7 @@ def add(
             f'"{source_id}" is not an id; expected lowercase letters, digits, - and _',
             param_hint="--id",
         )
-    if not url.lower().startswith(("http://", "https://")):
+    if not is_web(url):
         raise DigestError(
             f"Cannot add '{url}': only http(s) addresses can be added here.",
             hint="A local feed file goes in config.toml as a [[sources]] entry.",
@@ -249,7 +250,7 @@ def export_opml(ctx: Context, output: Path | None) -> None:
             continue
         state = states.get(source.id)
         url = (state.moved_to if state else None) or source.url
-        if not url.lower().startswith(("http://", "https://")):
+        if not is_web(url):
             local.append(source.id)
             continue
         feeds.append((source.title or (state.title if state else "") or source.id, url))

@@ -311,20 +311,7 @@ def _for_cli(line: str) -> str:
 def _as_json(sub: Subscriber) -> dict[str, object]:
     return {
         "id": sub.id,
-        "email": sub.email,
-        "name": sub.name,
-        "themes": list(sub.themes),
-        "cadence": sub.cadence,
-        "timezone": sub.timezone,
-        "max_items": sub.max_items,
-        "min_score": sub.min_score,
-        "alerts": {
-            "themes": list(sub.alerts.themes),
-            "threshold": sub.alerts.threshold,
-            "daily_cap": sub.alerts.daily_cap,
-            "repeat_in_digest": sub.alerts.repeat_in_digest,
-        },
-        "quiet_hours": sub.quiet_hours,
+        **sub.as_config_entry(),
         "status": sub.status,
         "origin": sub.origin,
         "last_digest_at": sub.last_digest_at and sub.last_digest_at.isoformat(),

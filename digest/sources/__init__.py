@@ -79,6 +79,15 @@ class ReadResult:
 class SourceKind(Protocol):
     def read(self, source: AnySource, state: Source | None, ctx: ReadContext) -> ReadResult: ...
 
+    def missing(self, source: AnySource, settings: Settings) -> str | None:
+        """What a read would miss before reaching the source ("config check"), if anything."""
+        ...
+
+
+def is_web(location: str) -> bool:
+    """Whether a feed's location is an http(s) address rather than a local file."""
+    return location.lower().startswith(("http://", "https://"))
+
 
 class DocumentsKind:
     """A folder of .txt, .md and .html files."""
@@ -90,6 +99,11 @@ class DocumentsKind:
         )
         return ReadResult(entries=entries, warnings=warnings)
 
+    def missing(self, source: AnySource, settings: Settings) -> str | None:
+        assert isinstance(source, DocumentsSource)
+        folder = settings.path(source.path)
+        return None if folder.is_dir() else f'path: "{source.path}" is no folder ({folder})'
+
 
 class FeedKind:
     """An RSS, Atom or JSON feed, from an http(s) URL or a local file named in config.toml."""
@@ -98,7 +112,7 @@ class FeedKind:
         assert isinstance(source, FeedSource)
         location = (state.moved_to if state else None) or source.url
         ingest = ctx.settings.ingest
-        if not location.lower().startswith(("http://", "https://")):
+        if not is_web(location):
             if state is not None and state.origin != "config":
                 raise FetchError(
                     source.id, "only http(s) feeds can be added outside config.toml", url=location
@@ -141,6 +155,13 @@ class FeedKind:
             headers=fetched.headers,
             tags=parsed.tags,
         )
+
+    def missing(self, source: AnySource, settings: Settings) -> str | None:
+        assert isinstance(source, FeedSource)
+        if is_web(source.url):
+            return None  # whether it answers is for `digest ingest` to find out
+        file = settings.path(source.url)
+        return None if file.is_file() else f'url: "{source.url}" is no file ({file})'
 
     def _read_file(self, source: FeedSource, location: str, ctx: ReadContext) -> ReadResult:
         path = ctx.settings.path(location)

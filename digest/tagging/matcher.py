@@ -326,7 +326,7 @@ def _evidence(
     snippet = document.sentence(sentence[0])
     if len(snippet) > _SNIPPET_CHARS:
         snippet = _snippet(snippet, next(iter(phrases)))
-    weight = floor(weight * 10_000 + 0.5) / 10_000  # _round4, inline: this runs per sentence
+    weight = _round4(weight)
     for phrase in phrases:
         if "\n" in phrase:
             phrase = " ".join(phrase.split())
